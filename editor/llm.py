@@ -1,0 +1,116 @@
+"""Batched greedy generation on the frozen base model, shared by every agent and the server.
+
+One lock serialises model calls: torch on 2 CPU cores gains nothing from concurrent forwards,
+and callers that want throughput hand in batches (or go through a dynamic batcher).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from editor.loading import LoadedModel, load_base_model
+
+Message = dict[str, str]
+
+
+@dataclass
+class Generation:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # "stop" (EOS or a stop string) or "length"
+
+
+class LocalLLM:
+    """The unedited base model behind a chat/completion interface."""
+
+    def __init__(self, loaded: LoadedModel, max_batch_size: int = 16) -> None:
+        self.loaded = loaded
+        self.max_batch_size = max_batch_size
+        self._lock = threading.Lock()
+        self.calls = 0  # model.generate invocations, for the speed benchmark
+
+    @classmethod
+    def load(cls, spec: str | None = None) -> LocalLLM:
+        return cls(load_base_model(spec))
+
+    @property
+    def model_id(self) -> str:
+        return self.loaded.model_id
+
+    @property
+    def tokenizer(self):
+        return self.loaded.tokenizer
+
+    def render_chat(self, messages: Sequence[Message]) -> str:
+        return self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+
+    def generate_chat(
+        self,
+        conversations: Sequence[Sequence[Message]],
+        max_new_tokens: int = 64,
+        stop: Sequence[str] | None = None,
+        temperature: float = 0.0,
+    ) -> list[Generation]:
+        prompts = [self.render_chat(conversation) for conversation in conversations]
+        return self.generate_text(prompts, max_new_tokens=max_new_tokens, stop=stop, temperature=temperature)
+
+    def generate_text(
+        self,
+        prompts: Sequence[str],
+        max_new_tokens: int = 64,
+        stop: Sequence[str] | None = None,
+        temperature: float = 0.0,
+    ) -> list[Generation]:
+        """Continue raw prompts (already templated, if a template is wanted)."""
+        results: list[Generation] = []
+        for start in range(0, len(prompts), self.max_batch_size):
+            batch = list(prompts[start : start + self.max_batch_size])
+            results.extend(self._generate_batch(batch, max_new_tokens, list(stop or []), temperature))
+        return results
+
+    def _generate_batch(
+        self, prompts: list[str], max_new_tokens: int, stop: list[str], temperature: float
+    ) -> list[Generation]:
+        tokenizer = self.tokenizer
+        encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        with self._lock, torch.inference_mode():
+            self.calls += 1
+            output = self.loaded.model.generate(
+                **encoded,
+                max_new_tokens=max_new_tokens,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+                stop_strings=stop or None,
+                tokenizer=tokenizer if stop else None,
+                top_p=None,
+                top_k=None,
+                **sampling,
+            )
+        new_tokens = output[:, encoded["input_ids"].shape[1] :]
+        generations = []
+        for row, mask in zip(new_tokens, encoded["attention_mask"], strict=True):
+            ids = row.tolist()
+            finished = tokenizer.eos_token_id in ids
+            if finished:
+                ids = ids[: ids.index(tokenizer.eos_token_id)]
+            while ids and ids[-1] == tokenizer.pad_token_id:
+                ids.pop()
+            text = tokenizer.decode(ids, skip_special_tokens=True)
+            cut = min((text.find(s) for s in stop if s in text), default=-1)
+            if cut >= 0:
+                text, finished = text[:cut], True
+            generations.append(
+                Generation(
+                    text=text,
+                    prompt_tokens=int(mask.sum()),
+                    completion_tokens=len(ids),
+                    finish_reason="stop" if finished else "length",
+                )
+            )
+        return generations

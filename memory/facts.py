@@ -1,0 +1,70 @@
+"""The fact record every part of hopedit exchanges.
+
+A fact is a (subject, relation, object) triple with its sentence form. Its id depends only on
+the triple and its kind, so re-adding the same fact is a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+FactKind = Literal["edit", "background"]
+
+
+def fact_id(subject: str, relation: str, obj: str, kind: FactKind) -> str:
+    key = "\x1f".join((subject.strip(), relation.strip(), obj.strip(), kind))
+    return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
+def fallback_sentence(subject: str, relation: str, obj: str) -> str:
+    return f"{subject} {relation} {obj}."
+
+
+@dataclass
+class Fact:
+    subject: str
+    relation: str
+    object: str
+    sentence: str = ""
+    kind: FactKind = "edit"
+    source: str = "api"
+    added_at: float = field(default_factory=time.time)
+    active: bool = True
+    superseded_by: str | None = None
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("subject", "relation", "object"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"fact {name} must be a non-empty string, got {value!r}")
+            setattr(self, name, value.strip())
+        if self.kind not in ("edit", "background"):
+            raise ValueError(f"fact kind must be 'edit' or 'background', got {self.kind!r}")
+        self.sentence = self.sentence.strip() or fallback_sentence(self.subject, self.relation, self.object)
+        self.id = self.id or fact_id(self.subject, self.relation, self.object, self.kind)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ScoredFact:
+    fact: Fact
+    score: float  # cosine similarity to the query, in [-1, 1]
+
+
+@dataclass
+class Retrieval:
+    """What a retriever found for one question, in chain order when the strategy knows one."""
+
+    facts: list[ScoredFact]
+    gated: bool  # True: the relevance gate judged nothing relevant; answer without edits
+    top_scores: list[float] = field(default_factory=list)  # the top-5 dense scores the gate looked at
+
+    @property
+    def sentences(self) -> list[str]:
+        return [scored.fact.sentence for scored in self.facts]
