@@ -1,0 +1,313 @@
+"""`hopedit eval mquake`: every method answers the MQuAKE cases over a memory of edit batches.
+
+Methods that answer in one generation (base, ike, instructed) get many cases' questions in one
+`answer_batch`; decomposition agents (mello, pokemqa) run one case per thread so a dynamic batcher or
+a remote server sees `concurrency` cases in flight.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evals import metrics
+from evals.mquake_data import (
+    Case,
+    edit_batches,
+    gold_chain_facts,
+    load_cases,
+    needed_facts,
+    selected_ids,
+    write_batch_file,
+)
+from evals.progress import progress_bar
+from evals.resources import Resources
+from evals.results import CaseLog, write_json
+
+# Methods whose answer is one generation: their questions are batched across cases, and hop-wise
+# accuracy asks the chain's single-hop questions (they expose no intermediate answers).
+ONE_GENERATION = frozenset({"base", "ike", "instructed"})
+GOLD_METHOD = "instructed+gold"
+TIMING_FIELDS = ("seconds", "wall_seconds", "questions_per_second", "memory_build_seconds")
+
+
+@dataclass
+class MquakeConfig:
+    data: Path
+    methods: list[str]
+    out: Path
+    edits: str = "all"
+    memory: str = "edits"
+    limit: int | None = None
+    seed: int = 0
+    concurrency: int = 4
+    batch_cases: int = 8
+    gold_facts: bool = False
+    command: str = ""
+    resources: Resources = field(default_factory=Resources)
+
+
+def _short(text: str) -> str:
+    from agent.answers import short_answer
+
+    return short_answer(text)
+
+
+def _trace(answer: Any) -> list[dict]:
+    return [{"kind": s.kind, "text": s.text[:300]} for s in answer.steps]
+
+
+def _intermediates(answer: Any) -> list[str]:
+    """Answers a decomposition agent recorded on its steps (data['answer']), then its final answer."""
+    found = [str(s.data["answer"]) for s in answer.steps if s.data.get("answer")]
+    return [*found, answer.text] if found else []
+
+
+def case_record(
+    case: Case,
+    memory: str,
+    texts: Sequence[str],
+    facts_used: Sequence[Any],
+    hop_texts: Sequence[str] | None,
+    intermediates: Sequence[str] | None,
+    extra: dict,
+    uses_memory: bool = True,
+) -> dict:
+    """Score one case from its raw outputs; everything the summary needs is stored so a resumed run
+    summarises exactly as an uninterrupted one."""
+    predictions = [_short(t) for t in texts]
+    correct = metrics.case_correct(predictions, case["new_answer"], case.get("new_answer_alias", []))
+    hops = case.get("new_single_hops", [])
+    if hop_texts is not None:
+        hop_predictions = [_short(t) for t in hop_texts]
+        chain_ok: bool | None = metrics.hops_correct(hop_predictions, hops)
+    else:
+        hop_predictions = list(intermediates or [])
+        chain_ok = metrics.intermediate_answers_cover(hop_predictions, hops) if hop_predictions else None
+    used_pairs = [(f.subject, f.object) for f in facts_used]
+    return {
+        "case_id": case["case_id"],
+        "n_hops": len(hops),
+        "n_edits": len(case["requested_rewrite"]),
+        "questions": case["questions"],
+        "outputs": list(texts),
+        "predictions": predictions,
+        "new_answer": case["new_answer"],
+        "correct": correct,
+        "correct_contains": any(
+            metrics.alias_contained(p, case["new_answer"], case.get("new_answer_alias", [])) for p in texts
+        ),
+        "unedited": any(
+            metrics.alias_match(p, case["answer"], case.get("answer_alias", [])) for p in predictions
+        ),
+        "hop_predictions": hop_predictions,
+        "hop_correct": metrics.hop_wise_correct(correct, chain_ok),
+        "facts_used": [f.sentence for f in facts_used],
+        "retrieval_recall": metrics.fact_recall(needed_facts(case, memory), used_pairs)
+        if uses_memory
+        else None,
+        **extra,
+    }
+
+
+def _dedupe(facts: Sequence[Any]) -> list[Any]:
+    seen: dict[str, Any] = {}
+    for fact in facts:
+        seen.setdefault(fact.id, fact)
+    return list(seen.values())
+
+
+def _one_generation_cases(method: str, agent: Any, cases: Sequence[Case], res: Resources, memory: str):
+    """Yield records for a chunk of cases answered with one batched call (plus one for the hops)."""
+    questions = [q for c in cases for q in c["questions"]]
+    start = time.perf_counter()
+    answers = agent.answer_batch(questions)
+    seconds = time.perf_counter() - start
+    per_case = [answers[i * 3 : i * 3 + 3] for i in range(len(cases))]
+    used = [_dedupe([f for a in case_answers for f in a.facts_used]) for case_answers in per_case]
+    hop_qs = [[h["question"] for h in c.get("new_single_hops", [])] for c in cases]
+    flat_hops = [q for qs in hop_qs for q in qs]
+    if method == "instructed":
+        # The chain's facts as the agent retrieved them for the multi-hop question are the instructions
+        # for each hop, so hop-wise accuracy checks the same evidence the final answer rested on.
+        facts_lists = [[f.sentence for f in u] for u, qs in zip(used, hop_qs, strict=True) for _ in qs]
+        hop_out = [g.text for g in res.editor().answer(flat_hops, facts_lists)]
+    else:
+        hop_out = [a.text for a in agent.answer_batch(flat_hops)]
+    position = 0
+    for case, case_answers, case_used, qs in zip(cases, per_case, used, hop_qs, strict=True):
+        hop_texts = hop_out[position : position + len(qs)]
+        position += len(qs)
+        yield case_record(
+            case,
+            memory,
+            [a.text for a in case_answers],
+            case_used,
+            hop_texts,
+            None,
+            {
+                "seconds": seconds / len(cases),
+                "model_calls": sum(a.model_calls for a in case_answers),
+                "trace": _trace(case_answers[0]),
+            },
+            uses_memory=method != "base",
+        )
+
+
+def _decomposition_case(agent: Any, case: Case, memory: str) -> dict:
+    start = time.perf_counter()
+    answers = agent.answer_batch(list(case["questions"]))
+    seconds = time.perf_counter() - start
+    best = next(
+        (
+            a
+            for a in answers
+            if metrics.alias_match(_short(a.text), case["new_answer"], case.get("new_answer_alias", []))
+        ),
+        answers[0],
+    )
+    return case_record(
+        case,
+        memory,
+        [a.text for a in answers],
+        _dedupe([f for a in answers for f in a.facts_used]),
+        None,
+        _intermediates(best),
+        {
+            "seconds": seconds,
+            "model_calls": sum(a.model_calls for a in answers),
+            "trace": _trace(best),
+        },
+    )
+
+
+def _gold_cases(res: Resources, cases: Sequence[Case]):
+    """The editor benchmark: the gold chain facts are the instructions, no retrieval at all."""
+    editor = res.editor()
+    facts = [gold_chain_facts(c) for c in cases]
+    questions = [q for c in cases for q in c["questions"]]
+    start = time.perf_counter()
+    outputs = [g.text for g in editor.answer(questions, [f for f in facts for _ in range(3)])]
+    seconds = time.perf_counter() - start
+    hop_qs = [[h["question"] for h in c["new_single_hops"]] for c in cases]
+    hop_out = [
+        g.text
+        for g in editor.answer(
+            [q for qs in hop_qs for q in qs], [f for f, qs in zip(facts, hop_qs, strict=True) for _ in qs]
+        )
+    ]
+    position = 0
+    for i, (case, qs) in enumerate(zip(cases, hop_qs, strict=True)):
+        hop_texts = hop_out[position : position + len(qs)]
+        position += len(qs)
+        yield case_record(
+            case,
+            "gold",
+            outputs[i * 3 : i * 3 + 3],
+            [],
+            hop_texts,
+            None,
+            {"seconds": seconds / len(cases), "model_calls": 1, "facts_given": facts[i]},
+            uses_memory=False,
+        )
+
+
+def _open_memory(batch: Sequence[Case], memory: str, tmp: Path) -> Any:
+    from memory import Memory
+
+    mem = Memory.open(tmp / "store")
+    mem.load_file(
+        write_batch_file(batch, tmp / "batch.json"),
+        format="mquake",
+        kind="edit",
+        with_kg=memory == "edits+kg",
+    )
+    return mem
+
+
+def run_method(
+    cfg: MquakeConfig, method: str, run_dir: Path, on_case: Callable[[], None] | None = None
+) -> dict:
+    """Run (or resume) one method into run_dir and return its summary."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cases = load_cases(cfg.data)
+    selected = selected_ids(cases, cfg.limit, cfg.seed)
+    wanted = {str(i) for i in selected}
+    log = CaseLog(run_dir / "cases.jsonl")
+    res = cfg.resources
+    wall_start = time.perf_counter()
+    build_seconds = 0.0
+    with progress_bar(f"{method} ({cfg.memory}, {cfg.edits} edits)", total=len(wanted)) as advance:
+        advance(len(wanted & log.done))
+
+        def finish(record: dict) -> None:
+            log.append(record)
+            advance(1)
+            if on_case is not None:
+                on_case()
+
+        if method == GOLD_METHOD:
+            todo = [c for c in cases if str(c["case_id"]) in wanted - log.done]
+            for start in range(0, len(todo), cfg.batch_cases):
+                for record in _gold_cases(res, todo[start : start + cfg.batch_cases]):
+                    finish(record)
+        else:
+            for batch in edit_batches(cases, cfg.edits, cfg.seed):
+                todo = [c for c in batch if str(c["case_id"]) in wanted - log.done]
+                if not todo:
+                    continue
+                with tempfile.TemporaryDirectory(prefix="hopedit-eval-") as tmp:
+                    t0 = time.perf_counter()
+                    mem = _open_memory(batch, cfg.memory, Path(tmp))
+                    agent = res.agent(method, mem)
+                    build_seconds += time.perf_counter() - t0
+                    if method in ONE_GENERATION:
+                        for start in range(0, len(todo), cfg.batch_cases):
+                            chunk = todo[start : start + cfg.batch_cases]
+                            for record in _one_generation_cases(method, agent, chunk, res, cfg.memory):
+                                finish(record)
+                    else:
+                        with ThreadPoolExecutor(max_workers=cfg.concurrency) as pool:
+                            futures = [pool.submit(_decomposition_case, agent, c, cfg.memory) for c in todo]
+                            for future in as_completed(futures):
+                                finish(future.result())
+    records = [r for r in log.records if str(r["case_id"]) in wanted]
+    answer_seconds = sum(r["seconds"] for r in records)
+    summary = {
+        "benchmark": "mquake",
+        "method": method,
+        "memory": "gold" if method == GOLD_METHOD else cfg.memory,
+        "edits": "gold" if method == GOLD_METHOD else cfg.edits,
+        "data": cfg.data.name,
+        "limit": cfg.limit,
+        "seed": cfg.seed,
+        "model": res.model_spec or "default",
+        "llm_url": res.llm_url,
+        **metrics.summarize_mquake(records),
+        "model_calls_per_question": metrics.safe_mean(
+            r["model_calls"] / len(r["questions"]) for r in records
+        ),
+        "seconds": answer_seconds,
+        "questions_per_second": (3 * len(records) / answer_seconds) if answer_seconds else None,
+        "wall_seconds": time.perf_counter() - wall_start,
+        "memory_build_seconds": build_seconds,
+        "command": cfg.command,
+    }
+    write_json(run_dir / "summary.json", summary)
+    return summary
+
+
+def run_mquake(cfg: MquakeConfig) -> list[Path]:
+    """One result folder per method: DIR itself for one method, DIR/<method> for several."""
+    methods = [GOLD_METHOD] if cfg.gold_facts else cfg.methods
+    dirs = []
+    for method in methods:
+        run_dir = cfg.out if len(methods) == 1 else cfg.out / method
+        run_method(cfg, method, run_dir)
+        dirs.append(run_dir)
+    return dirs
