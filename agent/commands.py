@@ -1,7 +1,254 @@
-"""Placeholder until the agent commands land."""
+"""`hopedit ask`, `hopedit chat` and `hopedit demo` (and `serve`, contributed by agent.server.cli).
+
+Heavy imports (torch, chromadb, LangChain) happen inside the commands so `hopedit --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from importlib.resources import files
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+
+from agent.chat import METHODS, Engine, ModelOptions
+from agent.render import facts_table
+
+if TYPE_CHECKING:
+    from agent.base import Agent, Answer
+    from memory import Memory
+
+
+def _check_method(method: str) -> str:
+    if method.lower() not in METHODS:
+        raise typer.BadParameter(f"{method!r} is not one of {', '.join(METHODS)}", param_hint="--method")
+    return method.lower()
+
+
+StoreOption = Annotated[
+    Path | None, typer.Option("--store", envvar="HOPEDIT_HOME", help="Memory directory.", show_default=False)
+]
+ChromaOption = Annotated[
+    str | None, typer.Option("--chroma-url", help="Chroma server URL (default: embedded).")
+]
+ModelOption = Annotated[str | None, typer.Option("--model", help="Base model: a GGUF file or HF directory.")]
+LlmUrlOption = Annotated[
+    str | None, typer.Option("--llm-url", help="OpenAI-compatible server driving the decomposition agents.")
+]
+LlmModelOption = Annotated[
+    str | None, typer.Option("--llm-model", help="Model name on the --llm-url server.")
+]
+MethodOption = Annotated[
+    str, typer.Option("--method", "-m", help=f"One of: {', '.join(METHODS)}.", callback=_check_method)
+]
+
+# (question, the answer the demo edits imply); they must match memory/data/demo_facts.jsonl
+DEMO_QUESTIONS: tuple[tuple[str, str], ...] = (
+    ("Who is the head of state of the country Zorblat Quinn is a citizen of?", "Queen Ardith"),
+)
+
+
+def _fail(console: Console, message: str) -> typer.Exit:
+    console.print(f"[red]error:[/] {escape(message)}")
+    return typer.Exit(code=2)
+
+
+def _open_memory(store: Path | None, chroma_url: str | None) -> Memory:
+    from memory import Memory
+
+    return Memory.open(store, chroma_url)
+
+
+def _add_adhoc(memory: Memory, items: Sequence[str]) -> None:
+    """Each item is a fact file, or one fact written `SUBJECT | RELATION | OBJECT`."""
+    from memory.facts import Fact
+
+    for item in items:
+        path = Path(item).expanduser()
+        if path.is_file():
+            memory.load_file(path)
+            continue
+        parts = [part.strip() for part in item.split("|")]
+        if len(parts) != 3 or not all(parts):
+            raise ValueError(
+                f"--facts {item!r}: neither a file nor a fact written 'SUBJECT | RELATION | OBJECT'"
+            )
+        memory.add([Fact(*parts, kind="edit", source="ask")])
+
+
+@contextmanager
+def _scratch_memory(base: Memory, items: Sequence[str]) -> Iterator[Memory]:
+    """A throw-away copy of the store plus the ad-hoc facts, so --facts never touches the user's store."""
+    from memory import Memory
+
+    with tempfile.TemporaryDirectory(prefix="hopedit-ask-", ignore_cleanup_errors=True) as tmp:
+        scratch = Memory.open(Path(tmp), None)
+        current = base.facts(active_only=True)
+        if current:
+            scratch.add(current)
+        _add_adhoc(scratch, items)
+        yield scratch
+
+
+def _fact_scores(question: str, answer: Answer) -> dict[str, float]:
+    """Cosine similarity of each used fact's sentence to the question (the retriever's dense score)."""
+    if not answer.facts_used:
+        return {}
+    from memory.embedder import embed
+
+    vectors = embed([question, *(fact.sentence for fact in answer.facts_used)])
+    return {
+        fact.id: round(float(vectors[0] @ vector), 4)
+        for fact, vector in zip(answer.facts_used, vectors[1:], strict=True)
+    }
+
+
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, e.g. a multi-hop one.")],
+    method: MethodOption = "instructed",
+    facts: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--facts", help="Extra facts for this question only: a fact file or 'S | R | O'. Repeatable."
+        ),
+    ] = None,
+    store: StoreOption = None,
+    chroma_url: ChromaOption = None,
+    model: ModelOption = None,
+    llm_url: LlmUrlOption = None,
+    llm_model: LlmModelOption = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print answer, facts with scores, trace, timings.")
+    ] = False,
+) -> None:
+    """Answer one question from the memory (plus any --facts, which are not stored)."""
+    from memory.loaders import FactFileError
+
+    from agent.render import answer_json, render_answer
+
+    console = Console(stderr=as_json)
+    started = time.perf_counter()
+    options = ModelOptions(model_spec=model, llm_url=llm_url, llm_model=llm_model)
+    try:
+        memory = _open_memory(store, chroma_url)
+        with _scratch_memory(memory, facts) if facts else nullcontext(memory) as active_memory:
+            answer = Engine(active_memory, options).answer(method, question)
+    except FactFileError as error:
+        raise _fail(console, str(error)) from None
+    except (ValueError, FileNotFoundError) as error:
+        raise _fail(console, str(error)) from None
+    answer.timings["total"] = time.perf_counter() - started
+    if as_json:
+        payload = answer_json(question, method, answer, _fact_scores(question, answer))
+        typer.echo(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
+    else:
+        render_answer(console, answer, method, trace="none" if method == "base" else "short")
+
+
+def chat(
+    method: MethodOption = "instructed",
+    store: StoreOption = None,
+    chroma_url: ChromaOption = None,
+    model: ModelOption = None,
+    llm_url: LlmUrlOption = None,
+    llm_model: LlmModelOption = None,
+) -> None:
+    """Multi-turn chat over the memory: ask questions, /edit facts, /undo, switch /agent, /why."""
+    from agent.chat import HISTORY_FILE, default_store_dir, run_chat
+
+    console = Console()
+    try:
+        memory = _open_memory(store, chroma_url)
+    except (ValueError, FileNotFoundError) as error:
+        raise _fail(console, str(error)) from None
+    options = ModelOptions(model_spec=model, llm_url=llm_url, llm_model=llm_model)
+    history = (store or default_store_dir()) / HISTORY_FILE
+    run_chat(Engine(memory, options), console, method, history)
+
+
+def demo_facts_path() -> Path:
+    return Path(str(files("memory") / "data" / "demo_facts.jsonl"))
+
+
+def demo(model: ModelOption = None) -> None:
+    """Load the bundled demo facts into a fresh temporary memory and answer multi-hop questions."""
+    from memory.loaders import FactFileError
+
+    from memory import Memory
+
+    console = Console()
+    path = demo_facts_path()
+    with tempfile.TemporaryDirectory(prefix="hopedit-demo-", ignore_cleanup_errors=True) as tmp:
+        memory = Memory.open(Path(tmp), None)
+        try:
+            loaded = memory.load_file(path)
+        except (FactFileError, FileNotFoundError) as error:
+            raise _fail(console, f"the bundled demo facts cannot be read: {error}") from None
+        edits = memory.facts(active_only=True, kind="edit")
+        console.print(
+            facts_table(edits, title=f"{len(loaded.added)} demo facts loaded from {path.name}; the edits:")
+        )
+        engine = Engine(memory, ModelOptions(model_spec=model))
+        agent, reason = _demo_agent(engine)
+        if agent is None:
+            console.print(
+                Panel(
+                    f"[bold]{escape(reason)}[/]\nNo model answers below: only the fact chains the memory "
+                    "retrieves for each question.",
+                    title="InstructEd editor unavailable",
+                    border_style="red",
+                    expand=False,
+                )
+            )
+        table = Table(
+            title="multi-hop questions over the edited facts", show_lines=True, title_justify="left"
+        )
+        table.add_column("question", overflow="fold")
+        table.add_column("expected", style="green")
+        table.add_column("answer (instructed)" if agent else "answer", style="bold")
+        table.add_column("fact chain used" if agent else "fact chain retrieved", overflow="fold")
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            for question, expected in progress.track(DEMO_QUESTIONS, description="answering"):
+                if agent is not None:
+                    answer = agent.answer(question)
+                    text, chain = answer.text, answer.facts_used
+                else:
+                    text, chain = "(no model)", [scored.fact for scored in memory.retrieve(question).facts]
+                table.add_row(
+                    question,
+                    expected,
+                    text,
+                    "\n".join(f"{i}. {fact.sentence}" for i, fact in enumerate(chain, 1)),
+                )
+        console.print(table)
+
+
+def _demo_agent(engine: Engine) -> tuple[Agent | None, str]:
+    """The instructed agent, or None and the reason it cannot be built (missing prefixes, no model)."""
+    try:
+        return engine.agent("instructed"), ""
+    except Exception as error:  # the demo degrades to retrieval only, and says why
+        return None, f"{type(error).__name__}: {error}"
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command()(ask)
+    app.command()(chat)
+    app.command()(demo)

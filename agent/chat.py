@@ -1,0 +1,349 @@
+"""The `hopedit chat` REPL and the engine that `ask`, `chat` and `demo` share.
+
+The engine loads each model at most once per process and only when a method first needs it, so
+commands that touch only the memory (/edit, /facts, /load, /help) start and answer instantly, and
+switching agents never reloads weights. Answers run in a worker thread so that Ctrl-C at the prompt
+cancels the answer and leaves the session (memory, loaded models, history) intact.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from agent.base import Agent, Answer
+from agent.render import facts_table, render_answer, steps_table
+
+if TYPE_CHECKING:
+    from memory import Memory
+
+METHODS = ("instructed", "mello", "pokemqa", "ike", "base")
+HISTORY_FILE = "chat_history"
+FACTS_LISTED = 50  # /facts without a query lists at most this many active facts
+
+
+def default_store_dir() -> Path:
+    """Where the memory lives when no --store is given (same rule as the memory commands)."""
+    from platformdirs import user_data_dir
+
+    return Path(os.environ.get("HOPEDIT_HOME") or user_data_dir("hopedit"))
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Which models back the methods: the local base model, or a served chat model for the agents."""
+
+    model_spec: str | None = None
+    llm_url: str | None = None
+    llm_model: str | None = None
+
+
+class Engine:
+    """Memory plus lazily built models and agents, shared across turns and across method switches."""
+
+    def __init__(self, memory: Memory, options: ModelOptions) -> None:
+        self.memory = memory
+        self.options = options
+        self._lock = threading.RLock()  # an abandoned (cancelled) answer may still be loading a model
+        self._chat_model: Any = None
+        self._editor: Any = None
+        self._agents: dict[str, Agent] = {}
+
+    def editor(self) -> Any:
+        with self._lock:
+            if self._editor is None:
+                from editor.instructed import InstructEdEditor
+
+                self._editor = InstructEdEditor.load(self.options.model_spec)
+            return self._editor
+
+    def chat_model(self) -> Any:
+        with self._lock:
+            if self._chat_model is None:
+                from agent.factory import build_llm
+
+                self._chat_model = build_llm(
+                    self.options.llm_url, self.options.llm_model, self.options.model_spec
+                )
+            return self._chat_model
+
+    def agent(self, method: str) -> Agent:
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        with self._lock:
+            if method not in self._agents:
+                from agent.factory import build_agent
+
+                if method == "instructed":
+                    built = build_agent(method, memory=self.memory, editor=self.editor())
+                else:
+                    built = build_agent(method, memory=self.memory, chat_model=self.chat_model())
+                self._agents[method] = built
+            return self._agents[method]
+
+    def answer(self, method: str, question: str) -> Answer:
+        started = time.perf_counter()
+        agent = self.agent(method)
+        loaded = time.perf_counter()
+        answer = agent.answer(question)
+        if loaded - started > 0.01:
+            answer.timings.setdefault("load", loaded - started)
+        return answer
+
+
+class Cancelled(Exception):
+    """The user pressed Ctrl-C while an answer was being computed."""
+
+
+def answer_cancellable(engine: Engine, method: str, question: str, console: Console) -> Answer:
+    """Answer in a worker thread; Ctrl-C abandons it (the thread finishes in the background)."""
+    result: dict[str, Any] = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            result["answer"] = engine.answer(method, question)
+        except BaseException as error:  # handed to the main thread, shown there
+            result["error"] = error
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="hopedit-answer", daemon=True).start()
+    console.print(f"[dim]answering with {method}… (Ctrl-C cancels)[/]")
+    try:
+        with console.status("thinking…", spinner="dots"):
+            while not done.wait(0.1):
+                pass
+    except KeyboardInterrupt:
+        raise Cancelled from None
+    if "error" in result:
+        raise result["error"]
+    return result["answer"]
+
+
+HELP = [
+    ("QUESTION", "ask a (multi-hop) question; the answer shows the facts it used"),
+    ("/edit S | R | O", "store a fact update now, e.g. /edit Vellmoria | head of state | Queen Ardith"),
+    ("/load FILE", "load facts from a file (any format `hopedit facts load` takes)"),
+    ("/facts [QUERY]", "list active facts, or search them"),
+    ("/undo", "remove the last edit and restore the fact it replaced"),
+    ("/agent [METHOD]", f"show or switch the method: {' | '.join(METHODS)}"),
+    ("/why", "the last answer's full trace (subquestions, retrieved facts, decisions)"),
+    ("/help", "this help"),
+    ("/quit", "leave (Ctrl-D works too); Ctrl-C cancels a running answer"),
+]
+
+
+class ChatRepl:
+    """One chat session: parses a line, runs the command or question, prints the result."""
+
+    def __init__(self, engine: Engine, console: Console, method: str) -> None:
+        self.engine = engine
+        self.console = console
+        self.method = method
+        self.last_answer: Answer | None = None
+        self._commands: dict[str, Callable[[str], None]] = {
+            "/edit": self.cmd_edit,
+            "/load": self.cmd_load,
+            "/facts": self.cmd_facts,
+            "/undo": self.cmd_undo,
+            "/agent": self.cmd_agent,
+            "/why": self.cmd_why,
+            "/help": self.cmd_help,
+        }
+
+    def handle(self, line: str) -> bool:
+        """Run one input line; False means the session should end."""
+        line = line.strip()
+        if not line:
+            self.console.print("[dim]Type a question, or /help for commands.[/]")
+            return True
+        if not line.startswith("/"):
+            self.ask(line)
+            return True
+        name, _, argument = line.partition(" ")
+        name = name.lower()
+        if name in ("/quit", "/exit"):
+            return False
+        command = self._commands.get(name)
+        if command is None:
+            self.console.print(f"[red]unknown command {escape(name)}[/]; /help lists the commands.")
+            return True
+        try:
+            command(argument.strip())
+        except KeyboardInterrupt:
+            self.console.print("[yellow]cancelled[/]")
+        except Exception as error:  # any failure is reported, the session goes on
+            self.console.print(f"[red]error:[/] {escape(str(error) or type(error).__name__)}")
+        return True
+
+    def ask(self, question: str) -> None:
+        try:
+            answer = answer_cancellable(self.engine, self.method, question, self.console)
+        except Cancelled:
+            self.console.print("[yellow]cancelled[/] — the answer was dropped; ask again or type /help.")
+            return
+        except Exception as error:
+            self.console.print(f"[red]could not answer with {self.method}:[/] {escape(str(error))}")
+            if self.method == "instructed":
+                self.console.print("[dim]Another method may work: /agent ike[/]")
+            return
+        self.last_answer = answer
+        render_answer(self.console, answer, self.method, trace="none" if self.method == "base" else "short")
+
+    def cmd_edit(self, argument: str) -> None:
+        parts = [part.strip() for part in argument.split("|")]
+        if len(parts) != 3 or not all(parts):
+            self.console.print("usage: /edit SUBJECT | RELATION | OBJECT   (three parts separated by |)")
+            return
+        from memory.facts import Fact
+
+        result = self.engine.memory.add([Fact(*parts, kind="edit", source="chat")])
+        if result.added:
+            self.console.print(f"[green]stored:[/] {escape(result.added[0].sentence)}")
+        else:
+            self.console.print(
+                f"[dim]already known:[/] {escape(parts[0])} | {escape(parts[1])} | {escape(parts[2])}"
+            )
+        for old in result.superseded:
+            self.console.print(f"[yellow]superseded:[/] {escape(old.sentence)}")
+
+    def cmd_load(self, argument: str) -> None:
+        if not argument:
+            self.console.print("usage: /load FILE")
+            return
+        from memory.loaders import FactFileError
+
+        path = Path(argument).expanduser()
+        try:
+            result = self.engine.memory.load_file(path)
+        except FactFileError as error:
+            self.console.print(f"[red]{escape(_file_error_text(error))}[/]\nnothing was written.")
+            return
+        except FileNotFoundError:
+            self.console.print(f"[red]{escape(str(path))}: no such file[/]")
+            return
+        self.console.print(
+            f"[green]loaded {path}:[/] {len(result.added)} added, {len(result.superseded)} superseded, "
+            f"{len(result.unchanged)} unchanged"
+        )
+
+    def cmd_facts(self, argument: str) -> None:
+        memory = self.engine.memory
+        if argument:
+            hits = memory.search(argument, k=10)
+            if not hits:
+                self.console.print("no facts in memory.")
+                return
+            self.console.print(facts_table(hits, title=f"facts nearest to {argument!r}", show_kind=True))
+            return
+        facts = memory.facts(active_only=True)
+        if not facts:
+            self.console.print("no facts in memory; add one with /edit or /load.")
+            return
+        shown = sorted(facts, key=lambda fact: fact.added_at, reverse=True)[:FACTS_LISTED]
+        title = f"active facts ({len(facts)}" + (
+            f", newest {FACTS_LISTED} shown)" if len(facts) > FACTS_LISTED else ")"
+        )
+        self.console.print(facts_table(shown, title=title, show_kind=True))
+
+    def cmd_undo(self, argument: str) -> None:
+        removed = self.engine.memory.undo_last_edit()
+        if removed is None:
+            self.console.print("nothing to undo: the memory holds no edits.")
+            return
+        self.console.print(f"[yellow]undone:[/] {escape(removed.sentence)}")
+        restored = [
+            fact for fact in self.engine.memory.history(removed.subject, removed.relation) if fact.active
+        ]
+        for fact in restored:
+            self.console.print(f"[green]active again:[/] {escape(fact.sentence)}")
+
+    def cmd_agent(self, argument: str) -> None:
+        if not argument:
+            self.console.print(f"method: [bold]{self.method}[/]  (choices: {', '.join(METHODS)})")
+            return
+        method = argument.lower()
+        if method not in METHODS:
+            self.console.print(
+                f"[red]unknown method {escape(argument)!r}[/]; choose one of {', '.join(METHODS)}"
+            )
+            return
+        self.method = method
+        self.console.print(f"method: [bold]{method}[/] (models already loaded are reused)")
+
+    def cmd_why(self, argument: str) -> None:
+        if self.last_answer is None:
+            self.console.print("no answer yet: ask a question first.")
+            return
+        if not self.last_answer.steps:
+            self.console.print("the last answer has no trace (the base model answers directly).")
+            return
+        self.console.print(steps_table(self.last_answer.steps, full=True))
+
+    def cmd_help(self, argument: str) -> None:
+        table = Table(title="hopedit chat", title_justify="left", show_header=False)
+        table.add_column(style="bold cyan")
+        table.add_column()
+        for usage, text in HELP:
+            table.add_row(escape(usage), text)
+        self.console.print(table)
+
+
+def _file_error_text(error: Exception) -> str:
+    path = getattr(error, "path", None)
+    line = getattr(error, "line", None)
+    message = str(error)
+    where = f"{path}:{line}" if path is not None and line is not None else str(path or "")
+    return message if not where or where in message else f"{where}: {message}"
+
+
+def make_reader(history_path: Path) -> Callable[[], str]:
+    """A line reader with persistent history: prompt_toolkit on a terminal, input() when scripted."""
+    from prompt_toolkit.history import FileHistory
+
+    history_path.parent.mkdir(parents=True, exist_ok=True)
+    history = FileHistory(str(history_path))
+    if sys.stdin.isatty():
+        from prompt_toolkit import PromptSession
+
+        session: PromptSession[str] = PromptSession(history=history)
+        return lambda: session.prompt("hopedit> ")
+
+    def read_plain() -> str:
+        line = input("hopedit> ")
+        if line.strip():
+            history.append_string(line)
+        return line
+
+    return read_plain
+
+
+def run_chat(engine: Engine, console: Console, method: str, history_path: Path) -> None:
+    repl = ChatRepl(engine, console, method)
+    read = make_reader(history_path)
+    count = len(engine.memory.facts(active_only=True))
+    console.print(
+        f"[bold]hopedit chat[/] · method [bold]{method}[/] · {count} active fact(s) · "
+        "/help for commands, /quit to leave"
+    )
+    while True:
+        try:
+            line = read()
+        except KeyboardInterrupt:
+            continue
+        except EOFError:
+            break
+        if not repl.handle(line):
+            break
+    console.print("bye.")

@@ -1,0 +1,127 @@
+"""Rich rendering of answers, facts and agent traces, shared by `ask`, `chat` and `demo`.
+
+One module so the three commands show the same thing the same way, and so the JSON form of an
+answer (what scripts and tests read) is built in exactly one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from agent.base import Answer, Step
+from memory.facts import Fact, ScoredFact
+
+SHORT_STEP_CHARS = 90  # a short trace shows one line per step; /why shows them whole
+
+
+def facts_table(facts: Sequence[Fact | ScoredFact], title: str = "facts", show_kind: bool = False) -> Table:
+    """A table of facts; scores are shown when the facts carry them."""
+    scored = any(isinstance(item, ScoredFact) for item in facts)
+    table = Table(title=title, title_justify="left", show_lines=False, expand=False)
+    table.add_column("#", justify="right", style="dim")
+    if scored:
+        table.add_column("score", justify="right")
+    table.add_column("subject", style="cyan")
+    table.add_column("relation")
+    table.add_column("object", style="green")
+    if show_kind:
+        table.add_column("kind", style="dim")
+    for index, item in enumerate(facts, start=1):
+        fact = item.fact if isinstance(item, ScoredFact) else item
+        row = [str(index)]
+        if scored:
+            row.append(f"{item.score:.2f}" if isinstance(item, ScoredFact) else "")
+        row += [fact.subject, fact.relation, fact.object]
+        if show_kind:
+            row.append(fact.kind)
+        table.add_row(*row)
+    return table
+
+
+def _one_line(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def steps_table(steps: Sequence[Step], full: bool = False) -> Table:
+    """The agent's trace: a line per step, or every step with its data when `full`."""
+    table = Table(title="trace" if full else "trace (/why for details)", title_justify="left")
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("step", style="magenta")
+    table.add_column("text", overflow="fold")
+    for index, step in enumerate(steps, start=1):
+        if full:
+            body = Text(step.text)
+            for key, value in step.data.items():
+                body.append(f"\n  {key}: ", style="dim")
+                body.append(_format_value(value))
+            table.add_row(str(index), step.kind, body)
+        else:
+            table.add_row(str(index), step.kind, _one_line(step.text, SHORT_STEP_CHARS))
+    return table
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, list | tuple):
+        return "; ".join(_format_value(item) for item in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{key}={_format_value(item)}" for key, item in value.items())
+    return str(value)
+
+
+def answer_panel(answer: Answer, method: str) -> Panel:
+    seconds = sum(answer.timings.values())
+    subtitle = f"{method} · {answer.model_calls} model call(s) · {seconds:.1f} s"
+    text = answer.text.strip() or "(no answer)"
+    return Panel(
+        Text(text, style="bold"),
+        title="answer",
+        title_align="left",
+        subtitle=subtitle,
+        subtitle_align="right",
+        expand=False,
+    )
+
+
+def render_answer(console: Console, answer: Answer, method: str, trace: str = "short") -> None:
+    """Answer, then the facts it used, then the trace ("short", "full" or "none")."""
+    parts: list[Any] = [answer_panel(answer, method)]
+    if answer.facts_used:
+        parts.append(facts_table(answer.facts_used, title="facts used"))
+    else:
+        parts.append(Text("no facts used (answered by the model alone)", style="dim"))
+    if trace != "none" and answer.steps:
+        parts.append(steps_table(answer.steps, full=trace == "full"))
+    console.print(Group(*parts))
+
+
+def answer_json(question: str, method: str, answer: Answer, scores: dict[str, float]) -> dict[str, Any]:
+    """The machine-readable answer: every field of the trace, facts with their relevance scores."""
+    return {
+        "question": question,
+        "method": method,
+        "answer": answer.text,
+        "facts_used": [
+            {
+                "id": fact.id,
+                "subject": fact.subject,
+                "relation": fact.relation,
+                "object": fact.object,
+                "sentence": fact.sentence,
+                "kind": fact.kind,
+                "score": scores.get(fact.id),
+            }
+            for fact in answer.facts_used
+        ],
+        "steps": [{"kind": step.kind, "text": step.text, "data": step.data} for step in answer.steps],
+        "timings": answer.timings,
+        "model_calls": answer.model_calls,
+    }

@@ -1,0 +1,46 @@
+"""Drive the real `hopedit` program in a pseudo-terminal, as a user would."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pexpect
+
+HOPEDIT = Path(sys.executable).parent / "hopedit"
+PROMPT = "hopedit> "
+
+
+def chat_env() -> dict[str, str]:
+    # A dumb terminal keeps prompt_toolkit's line editing and history but drops cursor games and
+    # colours, so the output can be matched as plain text.
+    return {**os.environ, "TERM": "dumb", "PROMPT_TOOLKIT_NO_CPR": "1", "COLUMNS": "160", "LINES": "50"}
+
+
+def spawn_chat(store: Path, *args: str, timeout: float = 60) -> pexpect.spawn:
+    child = pexpect.spawn(
+        str(HOPEDIT),
+        ["chat", "--store", str(store), *args],
+        env=chat_env(),
+        encoding="utf-8",
+        timeout=timeout,
+        dimensions=(50, 160),
+    )
+    child.expect_exact(PROMPT)
+    return child
+
+
+def send(child: pexpect.spawn, line: str, timeout: float | None = None) -> str:
+    """Type a line and return everything printed until the next prompt."""
+    child.sendline(line)
+    child.expect_exact(PROMPT, timeout=timeout if timeout is not None else child.timeout)
+    return child.before
+
+
+def quit_chat(child: pexpect.spawn) -> None:
+    child.sendline("/quit")
+    child.expect_exact("bye.")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
