@@ -1,0 +1,54 @@
+"""`hopedit serve`: the OpenAI-compatible API and the facts API on one uvicorn server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def serve(
+    host: Annotated[
+        str, typer.Option(help="interface to bind; loopback unless you mean to expose it")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="HOPEDIT_API_KEY", help="require 'Authorization: Bearer KEY' on /v1")
+    ] = None,
+    store: Annotated[Path | None, typer.Option(envvar="HOPEDIT_HOME", help="memory directory")] = None,
+    chroma_url: Annotated[
+        str | None, typer.Option(help="use a Chroma server instead of the local store")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="base model (id, HF directory or GGUF file)")] = None,
+    max_queue: Annotated[int, typer.Option(min=1, help="model-bound requests in flight before 429")] = 64,
+    max_batch: Annotated[
+        int, typer.Option(min=1, help="requests per model batch (1: no dynamic batching)")
+    ] = 16,
+    batch_wait_ms: Annotated[float, typer.Option(min=0.0, help="how long a batch waits to fill")] = 10.0,
+    max_body_bytes: Annotated[int, typer.Option(min=1024, help="larger request bodies get 413")] = 4 << 20,
+) -> None:
+    """Serve the QA pipelines, the base model and the fact memory over an OpenAI-compatible HTTP API."""
+    import uvicorn
+
+    from agent.server.app import create_app
+    from agent.server.config import ServerConfig
+
+    config = ServerConfig(
+        host=host,
+        port=port,
+        api_key=api_key,
+        store=store,
+        chroma_url=chroma_url,
+        model=model,
+        max_queue=max_queue,
+        max_batch=max_batch,
+        batch_wait_ms=batch_wait_ms,
+        max_body_bytes=max_body_bytes,
+    )
+    typer.echo(f"hopedit serve: http://{host}:{port}/v1 (loading the model; GET /health answers 200 when ready)")
+    uvicorn.run(create_app(config), host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
