@@ -1,0 +1,343 @@
+"""Reading fact files (RDF, CSV/TSV, JSONL, MQuAKE JSON) into validated facts.
+
+A loader reads the whole file into facts before anything is written, and reports the first bad line (or
+record) as a FactFileError, so a bad file never leaves the memory half-loaded.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from memory.facts import Fact, FactKind, fallback_sentence
+
+FORMATS = ("nt", "turtle", "csv", "tsv", "jsonl", "mquake")
+_EXTENSIONS = {
+    ".nt": "nt",
+    ".ttl": "turtle",
+    ".turtle": "turtle",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".jsonl": "jsonl",
+    ".json": "mquake",
+}
+_TRIPLE_KEYS = ("subject", "relation", "object")
+_OPTIONAL_KEYS = ("sentence", "kind")
+
+Progress = Callable[[int], None]  # called with the number of newly read lines or records
+
+
+class FactFileError(Exception):
+    """A bad fact file; `line` is the 1-based line, or the 0-based record index for MQuAKE JSON."""
+
+    def __init__(self, path: Path | str, line: int | None, message: str) -> None:
+        self.path = Path(path)
+        self.line = line
+        self.message = message
+        super().__init__(f"{self.path}:{line}: {message}" if line is not None else f"{self.path}: {message}")
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    kind: FactKind = "edit"
+    with_kg: bool = False
+
+
+def detect_format(path: Path, format: str | None = None) -> str:
+    if format is not None:
+        if format not in FORMATS:
+            raise FactFileError(path, None, f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+        return format
+    found = _EXTENSIONS.get(path.suffix.lower())
+    if found is None:
+        raise FactFileError(path, None, f"cannot tell the format from {path.suffix!r}; pass --format")
+    return found
+
+
+def read_facts(
+    path: Path,
+    format: str | None = None,
+    options: LoadOptions | None = None,
+    progress: Progress | None = None,
+) -> list[Fact]:
+    """All facts of a file, in file order, or a FactFileError naming the first bad line."""
+    options = options or LoadOptions()
+    if not path.is_file():
+        raise FactFileError(path, None, "no such file")
+    fmt = detect_format(path, format)
+    source = f"file:{path.name}"
+    tick = progress or (lambda _: None)
+    try:
+        if fmt in ("csv", "tsv"):
+            return list(_read_delimited(path, "\t" if fmt == "tsv" else ",", options.kind, source, tick))
+        if fmt == "jsonl":
+            return list(_read_jsonl(path, options.kind, source, tick))
+        if fmt == "nt":
+            return _read_ntriples(path, options.kind, source, tick)
+        if fmt == "turtle":
+            return _read_turtle(path, options.kind, source, tick)
+        return _read_mquake(path, options, source, tick)
+    except UnicodeDecodeError as error:
+        raise FactFileError(path, None, f"not UTF-8 text ({error.reason})") from None
+
+
+def _make_fact(path: Path, line: int, values: dict[str, Any], kind: FactKind, source: str) -> Fact:
+    for key in _TRIPLE_KEYS + _OPTIONAL_KEYS:
+        value = values.get(key)
+        if value is not None and not isinstance(value, str):
+            raise FactFileError(path, line, f"{key} must be a string, got {type(value).__name__}")
+    missing = [key for key in _TRIPLE_KEYS if not (values.get(key) or "").strip()]
+    if missing:
+        raise FactFileError(path, line, f"missing or empty {', '.join(missing)}")
+    row_kind = (values.get("kind") or "").strip() or kind
+    if row_kind not in ("edit", "background"):
+        raise FactFileError(path, line, f"kind must be 'edit' or 'background', got {row_kind!r}")
+    return Fact(
+        subject=values["subject"],
+        relation=values["relation"],
+        object=values["object"],
+        sentence=values.get("sentence") or "",
+        kind=row_kind,
+        source=source,
+    )
+
+
+def _read_delimited(
+    path: Path, delimiter: str, kind: FactKind, source: str, tick: Progress
+) -> Iterator[Fact]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle, delimiter=delimiter)
+        header = [name.strip() for name in reader.fieldnames or []]
+        missing = [key for key in _TRIPLE_KEYS if key not in header]
+        if missing:
+            raise FactFileError(path, 1, f"header lacks column(s) {', '.join(missing)} (found {header})")
+        unknown = [name for name in header if name not in _TRIPLE_KEYS + _OPTIONAL_KEYS]
+        if unknown:
+            raise FactFileError(path, 1, f"unknown column(s) {', '.join(unknown)}")
+        reader.fieldnames = header
+        for row in reader:
+            line = reader.line_num
+            if None in row:
+                raise FactFileError(path, line, f"expected {len(header)} columns, got more")
+            if any(value is None for value in row.values()):
+                raise FactFileError(path, line, f"expected {len(header)} columns, got fewer")
+            tick(1)
+            yield _make_fact(path, line, row, kind, source)
+
+
+def _read_jsonl(path: Path, kind: FactKind, source: str, tick: Progress) -> Iterator[Fact]:
+    with path.open(encoding="utf-8") as handle:
+        for line, text in enumerate(handle, start=1):
+            tick(1)
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise FactFileError(path, line, f"invalid JSON: {error.msg}") from None
+            if not isinstance(record, dict):
+                raise FactFileError(path, line, "expected a JSON object with subject, relation, object")
+            unknown = sorted(set(record) - set(_TRIPLE_KEYS + _OPTIONAL_KEYS))
+            if unknown:
+                raise FactFileError(path, line, f"unknown key(s) {', '.join(unknown)}")
+            yield _make_fact(path, line, record, kind, source)
+
+
+def _local_name(term: str) -> str:
+    """Readable name of an IRI without a label: the part after the last # or /, camelCase split."""
+    name = re.split(r"[#/:]", term.rstrip("/#"))[-1] or term
+    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).replace("_", " ")
+    return name.strip() or term
+
+
+def _rdf_facts(
+    path: Path, triples: Iterable[tuple[Any, Any, Any, int | None]], kind: FactKind, source: str
+) -> list[Fact]:
+    from rdflib import Literal
+    from rdflib.namespace import RDFS
+
+    rows = list(triples)
+    labels = {str(s): str(o) for s, p, o, _ in rows if p == RDFS.label and isinstance(o, Literal)}
+
+    def name(term: Any) -> str:
+        if isinstance(term, Literal):
+            return str(term)
+        return labels.get(str(term)) or _local_name(str(term))
+
+    facts = []
+    for subject, predicate, obj, line in rows:
+        if predicate == RDFS.label:
+            continue
+        values = {"subject": name(subject), "relation": name(predicate), "object": name(obj)}
+        facts.append(_make_fact(path, line or 0, values, kind, source))
+    return facts
+
+
+class _Collect:
+    """rdflib sink that keeps each triple with the line it came from."""
+
+    def __init__(self) -> None:
+        self.triples: list[tuple[Any, Any, Any, int | None]] = []
+        self.line = 0
+
+    def triple(self, subject: Any, predicate: Any, obj: Any) -> None:
+        self.triples.append((subject, predicate, obj, self.line))
+
+
+def _read_ntriples(path: Path, kind: FactKind, source: str, tick: Progress) -> list[Fact]:
+    """Parsed line by line (N-Triples is one triple per line) so an error names its line."""
+    from rdflib.plugins.parsers.ntriples import ParseError as NTriplesError
+    from rdflib.plugins.parsers.ntriples import W3CNTriplesParser
+
+    sink = _Collect()
+    parser = W3CNTriplesParser(sink)
+    with path.open(encoding="utf-8") as handle:
+        for line, text in enumerate(handle, start=1):
+            tick(1)
+            sink.line = line
+            parser.line = text.rstrip("\r\n")
+            try:
+                parser.parseline()
+            except NTriplesError as error:
+                raise FactFileError(path, line, f"invalid N-Triples: {error}") from None
+    return _rdf_facts(path, sink.triples, kind, source)
+
+
+def _read_turtle(path: Path, kind: FactKind, source: str, tick: Progress) -> list[Fact]:
+    import rdflib
+    from rdflib.plugins.parsers.notation3 import BadSyntax
+
+    graph = rdflib.Graph()
+    try:
+        graph.parse(str(path), format="turtle")
+    except BadSyntax as error:
+        raise FactFileError(path, error.lines + 1, f"invalid Turtle: {error.message}") from None
+    except Exception as error:  # rdflib raises assorted errors for bad Turtle
+        raise FactFileError(path, None, f"invalid Turtle: {error}") from None
+    tick(len(graph))
+    # Turtle keeps no line per triple; sort for a stable order (supersession is order-dependent).
+    return _rdf_facts(path, ((s, p, o, None) for s, p, o in sorted(graph)), kind, source)
+
+
+# ---------------------------------------------------------------- MQuAKE
+
+
+def _mquake_relation_labels(records: list[Any]) -> dict[str, str]:
+    """Wikidata relation id -> label, read off the id and label triples the cases carry side by side."""
+    labels: dict[str, str] = {}
+    for record in records:
+        orig = record.get("orig") if isinstance(record, dict) else None
+        if not isinstance(orig, dict):
+            continue
+        for ids_key, labeled_key in (("triples", "triples_labeled"), ("new_triples", "new_triples_labeled")):
+            for ids, labeled in zip(orig.get(ids_key) or [], orig.get(labeled_key) or [], strict=False):
+                if len(ids) == 3 and len(labeled) == 3 and isinstance(labeled[1], str):
+                    labels.setdefault(ids[1], labeled[1])
+    return labels
+
+
+def _mquake_templates(records: list[Any]) -> dict[str, str]:
+    """Relation id -> cloze template with "{}" for the subject, from the edit prompts."""
+    templates: dict[str, str] = {}
+    for record in records:
+        for rewrite in record.get("requested_rewrite") or [] if isinstance(record, dict) else []:
+            if isinstance(rewrite, dict) and "{}" in str(rewrite.get("prompt", "")):
+                templates.setdefault(str(rewrite.get("relation_id")), rewrite["prompt"])
+    return templates
+
+
+def _cloze_sentence(cloze: str, obj: str) -> str:
+    return f"{cloze.strip()} {obj}."
+
+
+def _mquake_edits(path: Path, index: int, record: dict, labels: dict[str, str], kind: FactKind) -> list[Fact]:
+    rewrites = record.get("requested_rewrite")
+    if not isinstance(rewrites, list) or not rewrites:
+        raise FactFileError(path, index, "case record has no requested_rewrite list")
+    facts = []
+    for rewrite in rewrites:
+        try:
+            prompt, subject = rewrite["prompt"], rewrite["subject"]
+            target = rewrite["target_new"]["str"]
+        except (KeyError, TypeError) as error:
+            raise FactFileError(path, index, f"requested_rewrite entry lacks {error}") from None
+        if not all(isinstance(value, str) for value in (prompt, subject, target)) or "{}" not in prompt:
+            raise FactFileError(
+                path, index, "requested_rewrite needs string prompt (with {}), subject, target"
+            )
+        relation = labels.get(str(rewrite.get("relation_id")), prompt)
+        sentence = _cloze_sentence(prompt.replace("{}", subject), target)
+        values = {"subject": subject, "relation": relation, "object": target, "sentence": sentence}
+        facts.append(_make_fact(path, index, values, kind, f"mquake:{record.get('case_id', index)}"))
+    return facts
+
+
+def _mquake_background(path: Path, index: int, record: dict, templates: dict[str, str]) -> list[Fact]:
+    """The case's world facts: its original chain and the unedited hops of its new chain."""
+    orig = record.get("orig")
+    if not isinstance(orig, dict):
+        raise FactFileError(path, index, "case record has no orig block (needed for --with-kg)")
+    edited = {tuple(triple) for triple in orig.get("edit_triples") or []}
+    chains = (
+        (orig.get("triples") or [], orig.get("triples_labeled"), record.get("single_hops") or [], False),
+        (
+            orig.get("new_triples") or [],
+            orig.get("new_triples_labeled"),
+            record.get("new_single_hops") or [],
+            True,
+        ),
+    )
+    facts = []
+    for ids, labeled, hops, skip_edited in chains:
+        if not isinstance(labeled, list):
+            raise FactFileError(path, index, "orig lacks triples_labeled / new_triples_labeled")
+        for position, triple in enumerate(labeled):
+            if not (
+                isinstance(triple, list) and len(triple) == 3 and all(isinstance(v, str) for v in triple)
+            ):
+                raise FactFileError(path, index, f"bad labeled triple {triple!r}")
+            triple_ids = tuple(ids[position]) if position < len(ids) else ()
+            if skip_edited and triple_ids in edited:
+                continue
+            subject, relation, obj = triple
+            hop = hops[position] if position < len(hops) and isinstance(hops[position], dict) else {}
+            cloze = hop.get("cloze") if isinstance(hop.get("cloze"), str) else ""
+            template = templates.get(str(triple_ids[1])) if len(triple_ids) == 3 else None
+            if cloze and subject in cloze:
+                sentence = _cloze_sentence(cloze, obj)
+            elif template:
+                sentence = _cloze_sentence(template.replace("{}", subject), obj)
+            else:
+                sentence = fallback_sentence(subject, relation, obj)
+            values = {"subject": subject, "relation": relation, "object": obj, "sentence": sentence}
+            facts.append(
+                _make_fact(path, index, values, "background", f"mquake-kg:{record.get('case_id', index)}")
+            )
+    return facts
+
+
+def _read_mquake(path: Path, options: LoadOptions, source: str, tick: Progress) -> list[Fact]:
+    """Edits from requested_rewrite; with_kg adds the background world of every case first."""
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise FactFileError(path, error.lineno, f"invalid JSON: {error.msg}") from None
+    if not isinstance(records, list):
+        raise FactFileError(path, None, "expected a JSON list of MQuAKE case records")
+    labels = _mquake_relation_labels(records)
+    templates = _mquake_templates(records)
+    background: list[Fact] = []
+    edits: list[Fact] = []
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise FactFileError(path, index, "case record is not a JSON object")
+        edits.extend(_mquake_edits(path, index, record, labels, options.kind))
+        if options.with_kg:
+            background.extend(_mquake_background(path, index, record, templates))
+        tick(1)
+    return background + edits
