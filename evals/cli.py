@@ -1,7 +1,244 @@
-"""Placeholder until the evals commands land."""
+"""`hopedit eval mquake|portability|report` and `hopedit bench`.
+
+Heavy modules (torch, chroma, the agents) are imported inside the commands so `hopedit --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+METHODS = ("base", "ike", "mello", "pokemqa", "instructed")
+
+
+def _command_line() -> str:
+    """The exact command, stored in every summary and report so each number can be reproduced."""
+    return shlex.join(["hopedit", *sys.argv[1:]])
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        _fail(f"{path}: no such file")
+
+
+def _methods(value: str) -> list[str]:
+    methods = [m.strip() for m in value.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        _fail(f"--method: unknown {', '.join(unknown) or '(empty)'}; choose from {', '.join(METHODS)}")
+    return methods
+
+
+def _resources(model: str | None, llm_url: str | None, llm_model: str | None):
+    from evals.resources import Resources
+
+    return Resources(model_spec=model, llm_url=llm_url, llm_model=llm_model)
+
+
+ModelOption = Annotated[str | None, typer.Option("--model", help="Base model spec (default: shipped model).")]
+LimitOption = Annotated[int | None, typer.Option("--limit", help="Evaluate only the first N cases.")]
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    eval_app = typer.Typer(help="Benchmarks: MQuAKE multi-hop editing, one-hop portability, merged reports.")
+    app.add_typer(eval_app, name="eval")
+    eval_app.command("mquake")(eval_mquake)
+    eval_app.command("portability")(eval_portability)
+    eval_app.command("report")(eval_report)
+    app.command("bench")(bench)
+
+
+def eval_mquake(
+    data: Annotated[Path, typer.Option("--data", help="MQuAKE JSON file (list of records).")],
+    method: Annotated[
+        str, typer.Option("--method", help="Comma-separated: " + ", ".join(METHODS))
+    ] = "instructed",
+    edits: Annotated[
+        str, typer.Option("--edits", help="Cases whose edits share a memory: 1, 100, all.")
+    ] = "all",
+    memory: Annotated[str, typer.Option("--memory", help="edits | edits+kg (background KG).")] = "edits",
+    limit: LimitOption = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds the case order (subset, edit batches).")] = 0,
+    out: Annotated[Path, typer.Option("--out", help="Result folder (resumed if present).")] = Path(
+        "results/mquake"
+    ),
+    gold_facts: Annotated[
+        bool, typer.Option("--gold-facts", help="Editor benchmark: gold chain facts as instructions.")
+    ] = False,
+    llm_url: Annotated[str | None, typer.Option("--llm-url", help="OpenAI-compatible server.")] = None,
+    llm_model: Annotated[str | None, typer.Option("--llm-model", help="Model name on --llm-url.")] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Decomposition cases in flight.")] = 4,
+    batch_cases: Annotated[int, typer.Option("--batch-cases", help="Cases per batched call.")] = 8,
+    model: ModelOption = None,
+) -> None:
+    """Multi-hop accuracy, hop-wise accuracy, recall and speed on MQuAKE; writes summary/cases/report."""
+    from evals.mquake import MquakeConfig, run_mquake
+    from evals.mquake_data import EvalDataError
+    from evals.report import find_summaries, write_report
+
+    _check_file(data)
+    if edits != "all" and not edits.isdigit():
+        _fail(f"--edits must be a number or 'all', got {edits!r}")
+    if memory not in ("edits", "edits+kg"):
+        _fail(f"--memory must be 'edits' or 'edits+kg', got {memory!r}")
+    cfg = MquakeConfig(
+        data=data,
+        methods=_methods(method),
+        out=out,
+        edits=edits,
+        memory=memory,
+        limit=limit,
+        seed=seed,
+        concurrency=concurrency,
+        batch_cases=batch_cases,
+        gold_facts=gold_facts,
+        command=_command_line(),
+        resources=_resources(model, llm_url, llm_model),
+    )
+    try:
+        dirs = run_mquake(cfg)
+    except EvalDataError as err:
+        _fail(str(err))
+    summaries = [s for d in dirs for _, s in find_summaries([d])]
+    for d in dirs:
+        write_report([s for _, s in find_summaries([d])], d)
+    if len(dirs) > 1:
+        write_report(summaries, out)
+    _print_mquake(summaries)
+
+
+def eval_portability(
+    data: Annotated[Path, typer.Option("--data", help="CounterFact/ZsRE portability JSON file.")],
+    mode: Annotated[str, typer.Option("--mode", help="gold | retrieval | sequential.")] = "gold",
+    method: Annotated[str, typer.Option("--method", help="instructed | base (unedited).")] = "instructed",
+    limit: LimitOption = None,
+    sequential_n: Annotated[int, typer.Option("--sequential-n", help="Edits added one by one.")] = 100,
+    max_loc: Annotated[
+        int | None, typer.Option("--max-loc", help="Neighbourhood prompts per record.")
+    ] = None,
+    no_prefixes: Annotated[bool, typer.Option("--no-prefixes", help="Ablation: no prefixes.")] = False,
+    no_reweight: Annotated[bool, typer.Option("--no-reweight", help="Ablation: no reweighting.")] = False,
+    out: Annotated[Path, typer.Option("--out", help="Result folder (resumed).")] = Path(
+        "results/portability"
+    ),
+    model: ModelOption = None,
+) -> None:
+    """Rel/Gen/Loc/Por (+Rep/Rev), Score and H, exact match and teacher-forced token accuracy."""
+    from evals.mquake_data import EvalDataError
+    from evals.portability import MODES, PortabilityConfig, run_portability
+    from evals.report import write_report
+
+    _check_file(data)
+    if mode not in MODES:
+        _fail(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if method not in ("instructed", "base"):
+        _fail(f"--method must be 'instructed' or 'base', got {method!r}")
+    cfg = PortabilityConfig(
+        data=data,
+        out=out,
+        mode=mode,
+        method=method,
+        use_prefixes=not no_prefixes,
+        reweight=not no_reweight,
+        limit=limit,
+        sequential_n=sequential_n,
+        max_loc=max_loc,
+        command=_command_line(),
+        resources=_resources(model, None, None),
+    )
+    try:
+        summary = run_portability(cfg)
+    except EvalDataError as err:
+        _fail(str(err))
+    write_report([summary], out)
+    typer.echo(json.dumps(summary["metrics"], indent=2))
+
+
+def eval_report(
+    dirs: Annotated[list[Path], typer.Argument(help="Result folders (searched for summary.json).")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where report.md/png go (default: first DIR).")
+    ] = None,
+) -> None:
+    """Merge several result folders into one table and one plot."""
+    from evals.report import find_summaries, write_report
+
+    found = find_summaries(dirs)
+    if not found:
+        _fail(f"no summary.json under {', '.join(map(str, dirs))}")
+    md, png = write_report([s for _, s in found], out or dirs[0])
+    typer.echo(md.read_text(encoding="utf-8"))
+    typer.echo(f"wrote {md} and {png}")
+
+
+def bench(
+    method: Annotated[str, typer.Option("--method", help="Comma-separated methods.")] = "base,instructed",
+    data: Annotated[Path | None, typer.Option("--data", help="MQuAKE file (default: shipped cases).")] = None,
+    n_questions: Annotated[int, typer.Option("--questions", help="Questions per method.")] = 30,
+    n_single: Annotated[int, typer.Option("--single", help="Questions timed one at a time.")] = 10,
+    scales: Annotated[
+        str, typer.Option("--scales", help="Memory sizes for query latency.")
+    ] = "1000,10000,100000",
+    out: Annotated[Path, typer.Option("--out", help="Folder for bench.json.")] = Path("results/bench"),
+    skip_cold_start: Annotated[
+        bool, typer.Option("--skip-cold-start", help="Skip `hopedit ask` timing.")
+    ] = False,
+    model: ModelOption = None,
+) -> None:
+    """Speed per method (q/s, p50/p95 latency, model calls), memory scaling, cold start, peak RSS."""
+    from evals.bench import BenchConfig, print_bench, run_bench
+
+    if data is not None:
+        _check_file(data)
+    try:
+        sizes = [int(s) for s in scales.split(",") if s.strip()]
+    except ValueError:
+        _fail(f"--scales must be comma-separated integers, got {scales!r}")
+    cfg = BenchConfig(
+        methods=_methods(method),
+        data=data,
+        n_questions=n_questions,
+        n_single=n_single,
+        scales=sizes,
+        out=out,
+        cold_start=not skip_cold_start,
+        command=_command_line(),
+        resources=_resources(model, None, None),
+    )
+    print_bench(run_bench(cfg))
+
+
+def _print_mquake(summaries: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="MQuAKE")
+    for column in ("method", "memory", "edits", "cases", "multi-hop %", "hop-wise %", "recall %", "q/s"):
+        table.add_column(column)
+    for s in summaries:
+
+        def pct(key: str, s: dict = s) -> str:
+            return "–" if s.get(key) is None else f"{100 * s[key]:.1f}"
+
+        qps = s.get("questions_per_second")
+        table.add_row(
+            s["method"],
+            s["memory"],
+            str(s["edits"]),
+            str(s["n_cases"]),
+            pct("multihop_acc"),
+            pct("hop_acc"),
+            pct("retrieval_recall"),
+            "–" if qps is None else f"{qps:.2f}",
+        )
+    Console().print(table)

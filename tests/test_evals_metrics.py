@@ -70,7 +70,10 @@ def test_intermediate_answers_cover_in_order():
 def test_fact_recall():
     needed = [("Ellie Kemper", "Croatia"), ("Croatia", "Kolinda Grabar-Kitarović")]
     assert metrics.fact_recall(needed, [("ellie kemper", "Croatia.")]) == 0.5
-    assert metrics.fact_recall(needed, [("Croatia", "Kolinda Grabar-Kitarovic"), ("Ellie Kemper", "Croatia")]) == 1
+    assert (
+        metrics.fact_recall(needed, [("Croatia", "Kolinda Grabar-Kitarovic"), ("Ellie Kemper", "Croatia")])
+        == 1
+    )
     assert metrics.fact_recall(needed, []) == 0
     assert metrics.fact_recall([], [("a", "b")]) is None
 

@@ -1,0 +1,192 @@
+"""`hopedit eval portability`: one-hop editing metrics (Rel/Gen/Loc/Por/Rep/Rev, Score, H) of the
+InstructEd editor, with the edit given as the gold instruction, retrieved from a memory of all the
+file's edits, or retrieved after adding edits one after another (sequential editing).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evals import metrics
+from evals.portability_data import EditCase, load_edit_cases
+from evals.progress import progress_bar
+from evals.resources import Resources
+from evals.results import CaseLog, write_json
+
+MODES = ("gold", "retrieval", "sequential")
+
+
+@dataclass
+class PortabilityConfig:
+    data: Path
+    out: Path
+    mode: str = "gold"
+    method: str = "instructed"  # or "base": the unedited model, the edit is ignored
+    use_prefixes: bool = True
+    reweight: bool = True
+    limit: int | None = None
+    sequential_n: int = 100
+    max_loc: int | None = None
+    batch_cases: int = 8
+    command: str = ""
+    resources: Resources = field(default_factory=Resources)
+
+    @property
+    def label(self) -> str:
+        suffix = ("-noprefix" if not self.use_prefixes else "") + ("-noreweight" if not self.reweight else "")
+        return self.method + (suffix if self.method == "instructed" else "")
+
+
+def _short(text: str) -> str:
+    from agent.answers import short_answer
+
+    return short_answer(text)
+
+
+def _fact(case: EditCase) -> Any:
+    from memory.facts import Fact
+
+    return Fact(case.subject, case.relation, case.target, sentence=case.sentence, kind="edit", source="eval")
+
+
+class _Facts:
+    """Which instructions each probe gets: the record's own edit, or what the memory retrieves."""
+
+    def __init__(self, mode: str, memory: Any) -> None:
+        self.mode = mode
+        self.memory = memory
+
+    def for_probe(self, case: EditCase, prompt: str) -> list[str]:
+        if self.mode == "gold":
+            return [case.sentence]
+        retrieval = self.memory.retrieve(prompt, n_hops=1)
+        return [] if retrieval.gated else retrieval.sentences
+
+
+def _plain_answers(llm: Any, prompts: Sequence[str]) -> list[str]:
+    """The unedited model, asked the bare prompt: the reference for Loc and the `base` method."""
+    if not prompts:
+        return []
+    return [
+        g.text
+        for g in llm.generate_chat([[{"role": "user", "content": p}] for p in prompts], max_new_tokens=24)
+    ]
+
+
+def _score_chunk(cfg: PortabilityConfig, cases: Sequence[EditCase], facts: _Facts):
+    """Yield one record (all probes of an edit) per case; generations batched over the chunk."""
+    editor = cfg.resources.editor()
+    probes = [(c, p) for c in cases for p in c.probes]
+    prompts = [p.prompt for _, p in probes]
+    start = time.perf_counter()
+    facts_lists = [facts.for_probe(c, p.prompt) for c, p in probes]
+    if cfg.method == "base":
+        outputs = _plain_answers(editor.llm, prompts)
+    else:
+        gens = editor.answer(prompts, facts_lists, use_prefixes=cfg.use_prefixes, reweight=cfg.reweight)
+        outputs = [g.text for g in gens]
+    loc_index = [i for i, (_, p) in enumerate(probes) if p.metric == "Loc"]
+    unedited = dict(zip(loc_index, _plain_answers(editor.llm, [prompts[i] for i in loc_index]), strict=True))
+    targets = [_short(unedited[i]) if p.metric == "Loc" else p.targets[0] for i, (_, p) in enumerate(probes)]
+    token_acc: list[float | None] = [None] * len(probes)
+    scorable = [i for i, t in enumerate(targets) if t]
+    if cfg.method == "instructed" and scorable and hasattr(editor, "token_accuracy"):
+        accs = editor.token_accuracy(
+            [prompts[i] for i in scorable],
+            [facts_lists[i] for i in scorable],
+            [targets[i] for i in scorable],
+            use_prefixes=cfg.use_prefixes,
+        )
+        for i, acc in zip(scorable, accs, strict=True):
+            token_acc[i] = float(acc)
+    seconds = time.perf_counter() - start
+    for case in cases:
+        rows = []
+        for i, (c, p) in enumerate(probes):
+            if c is not case:
+                continue
+            pred = _short(outputs[i])
+            if p.metric == "Loc":
+                exact = metrics.normalize(pred) == metrics.normalize(targets[i])
+                contains = exact
+            else:
+                exact = metrics.alias_match(pred, p.targets[0], p.targets[1:])
+                contains = metrics.alias_contained(outputs[i], p.targets[0], p.targets[1:])
+            rows.append(
+                {
+                    "case": case.case,
+                    "metric": p.metric,
+                    "prompt": p.prompt,
+                    "target": targets[i],
+                    "facts": facts_lists[i],
+                    "output": outputs[i],
+                    "prediction": pred,
+                    "exact": exact,
+                    "contains": contains,
+                    "token_acc": token_acc[i],
+                }
+            )
+        yield {"case": case.case, "edit": case.sentence, "seconds": seconds / len(cases), "probes": rows}
+
+
+def _memory(cfg: PortabilityConfig, cases: Sequence[EditCase], tmp: Path) -> Any:
+    from memory import Memory
+
+    mem = Memory.open(tmp / "store")
+    if cfg.mode == "sequential":
+        with progress_bar("adding edits one by one", total=len(cases)) as advance:
+            for case in cases:
+                mem.add([_fact(case)])
+                advance(1)
+    else:
+        mem.add([_fact(c) for c in cases])
+    return mem
+
+
+def run_portability(cfg: PortabilityConfig) -> dict:
+    if cfg.mode not in MODES:
+        raise ValueError(f"--mode must be one of {', '.join(MODES)}, got {cfg.mode!r}")
+    cases = load_edit_cases(cfg.data, cfg.max_loc)
+    if cfg.mode == "sequential":
+        cases = cases[: cfg.sequential_n]
+    evaluated = cases if cfg.limit is None else cases[: cfg.limit]
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    log = CaseLog(cfg.out / "cases.jsonl", key="case")
+    todo = [c for c in evaluated if c.case not in log.done]
+    wall = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="hopedit-port-") as tmp:
+        memory = _memory(cfg, cases, Path(tmp)) if cfg.mode != "gold" and todo else None
+        facts = _Facts(cfg.mode, memory)
+        with progress_bar(f"portability {cfg.label} {cfg.mode}", total=len(evaluated)) as advance:
+            advance(len(evaluated) - len(todo))
+            for start in range(0, len(todo), cfg.batch_cases):
+                for record in _score_chunk(cfg, todo[start : start + cfg.batch_cases], facts):
+                    log.append(record)
+                    advance(1)
+    wanted = {c.case for c in evaluated}
+    records = [r for r in log.records if r["case"] in wanted]
+    probes = [p for r in records for p in r["probes"]]
+    seconds = sum(r["seconds"] for r in records)
+    summary = {
+        "benchmark": "portability",
+        "method": cfg.label,
+        "mode": cfg.mode,
+        "data": cfg.data.name,
+        "n_cases": len(records),
+        "n_edits_in_memory": 0 if cfg.mode == "gold" else len(cases),
+        "n_probes": len(probes),
+        "metrics": metrics.summarize_portability(probes),
+        "token_acc_available": any(p["token_acc"] is not None for p in probes),
+        "model": cfg.resources.model_spec or "default",
+        "seconds": seconds,
+        "probes_per_second": len(probes) / seconds if seconds else None,
+        "wall_seconds": time.perf_counter() - wall,
+        "command": cfg.command,
+    }
+    write_json(cfg.out / "summary.json", summary)
+    return summary

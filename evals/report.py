@@ -1,0 +1,165 @@
+"""report.md (tables with the exact commands) and report.png (bars side by side) from summary.json files.
+
+One function serves single runs and `hopedit eval report DIR...`, which merges many result folders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from evals.metrics import PORTABILITY_METRICS
+from evals.results import read_json
+
+# Published MQuAKE-CF-3k multi-hop accuracy (%), from ../shared/data/README.md (LLaMA-2-7B, edits only).
+PUBLISHED_MQUAKE = [
+    ("MeLLo", "LLaMA-2-7B", 33.57, 20.00, 17.33),
+    ("PokeMQA", "LLaMA-2-7B", 44.13, 37.33, 32.83),
+    ("KEDKG", "LLaMA-2-7B", 66.80, 58.50, 48.30),
+    ("CAPE-KG", "LLaMA-2-7B", 78.03, 78.93, 78.38),
+]
+
+
+def find_summaries(dirs: Sequence[Path]) -> list[tuple[Path, dict]]:
+    found = []
+    for directory in dirs:
+        for path in sorted(Path(directory).rglob("summary.json")):
+            found.append((path.parent, read_json(path)))
+    return found
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def run_label(summary: Mapping) -> str:
+    if summary.get("benchmark") == "portability":
+        return f"{summary['method']} {summary['mode']} {summary['data']}"
+    return f"{summary['method']} ({summary['memory']}, {summary['edits']})"
+
+
+def mquake_table(summaries: Sequence[Mapping]) -> str:
+    hop_keys = sorted({k for s in summaries for k in s.get("by_hops", {})}, key=int)
+    head = ["method", "memory", "edits", "cases", "multi-hop", "contains", "hop-wise"]
+    head += [f"{k}-hop" for k in hop_keys] + ["recall", "unedited", "calls/q", "q/s"]
+    rows = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for s in summaries:
+        cells = [s["method"], s["memory"], str(s["edits"]), str(s["n_cases"])]
+        cells += [_pct(s.get("multihop_acc")), _pct(s.get("multihop_acc_contains")), _pct(s.get("hop_acc"))]
+        cells += [_pct(s.get("by_hops", {}).get(k)) for k in hop_keys]
+        calls = s.get("model_calls_per_question")
+        qps = s.get("questions_per_second")
+        cells += [
+            _pct(s.get("retrieval_recall")),
+            _pct(s.get("unedited_rate")),
+            "–" if calls is None else f"{calls:.1f}",
+            "–" if qps is None else f"{qps:.2f}",
+        ]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def published_table() -> str:
+    rows = [
+        "| method | model | 1 edit | 100 edits | all 3000 |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    rows += [f"| {m} | {model} | {a:.2f} | {b:.2f} | {c:.2f} |" for m, model, a, b, c in PUBLISHED_MQUAKE]
+    return "\n".join(rows)
+
+
+def portability_table(summaries: Sequence[Mapping], field: str) -> str:
+    names = [n for n in PORTABILITY_METRICS if any(n in s["metrics"].get(field, {}) for s in summaries)]
+    head = ["method", "mode", "data", "cases", *names, "Score", "H"]
+    rows = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for s in summaries:
+        values = s["metrics"].get(field, {})
+        cells = [s["method"], s["mode"], s["data"], str(s["n_cases"])]
+        cells += [_pct(values.get(n)) for n in [*names, "Score", "H"]]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def _plot(
+    path: Path,
+    labels: Sequence[str],
+    groups: Sequence[str],
+    values: Sequence[Sequence[float | None]],
+    title: str,
+):
+    """Grouped bars: one group per x label (hop count / metric), one bar per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(groups) + 0.6 * len(labels)), 4.2))
+    width = 0.8 / max(1, len(labels))
+    for i, (label, row) in enumerate(zip(labels, values, strict=True)):
+        xs = [g + (i - (len(labels) - 1) / 2) * width for g in range(len(groups))]
+        heights = [0.0 if v is None else 100 * v for v in row]
+        bars = ax.bar(xs, heights, width, label=label)
+        ax.bar_label(bars, labels=["–" if v is None else f"{100 * v:.0f}" for v in row], fontsize=7)
+    ax.set_xticks(range(len(groups)), groups)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 105)
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(summaries: Sequence[Mapping], out: Path) -> tuple[Path, Path]:
+    """Write out/report.md and out/report.png for MQuAKE and/or portability summaries."""
+    out.mkdir(parents=True, exist_ok=True)
+    mq = [s for s in summaries if s.get("benchmark") == "mquake"]
+    po = [s for s in summaries if s.get("benchmark") == "portability"]
+    lines = ["# hopedit evaluation report", ""]
+    if mq:
+        lines += [
+            "## MQuAKE (multi-hop accuracy, %)",
+            "",
+            "`multi-hop`: a case is right when any of its 3 questions is answered with the new answer or",
+            "an alias (normalised exact match of the extracted answer). `contains`: lenient, the gold",
+            "answer occurs in the raw output. `hop-wise`: PokeMQA definition. `recall`: share of needed",
+            "facts retrieved. `unedited`: the old answer came back. Memory `edits` = edits only;",
+            "`edits+kg` = with a background KG of true facts.",
+            "",
+            mquake_table(mq),
+            "",
+            "Published reference (MQuAKE-CF-3k, all 3000 cases, edits only, other models):",
+            "",
+            published_table(),
+            "",
+        ]
+    if po:
+        lines += [
+            "## Portability (%)",
+            "",
+            "Generation-based: normalised exact match of the extracted answer (Loc: same answer as the",
+            "unedited model).",
+            "",
+            portability_table(po, "exact"),
+            "",
+            "Teacher-forced token accuracy (EasyEdit style, comparable with the InstructEd paper's tables;",
+            "Loc: agreement with the unedited model's answer tokens):",
+            "",
+            portability_table(po, "token_acc"),
+            "",
+        ]
+    lines += ["## Commands", ""]
+    lines += [f"- {run_label(s)}: `{s.get('command') or 'n/a'}`" for s in summaries]
+    md = out / "report.md"
+    md.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    png = out / "report.png"
+    if mq:
+        hop_keys = sorted({k for s in mq for k in s.get("by_hops", {})}, key=int)
+        values = [[s.get("by_hops", {}).get(k) for k in hop_keys] + [s.get("multihop_acc")] for s in mq]
+        groups = [f"{k}-hop" for k in hop_keys] + ["all"]
+        _plot(png, [run_label(s) for s in mq], groups, values, "MQuAKE multi-hop accuracy by hop count")
+    else:
+        names = [*PORTABILITY_METRICS, "Score", "H"]
+        values = [[s["metrics"].get("exact", {}).get(n) for n in names] for s in po]
+        _plot(png, [run_label(s) for s in po], names, values, "Portability (generation exact match)")
+    return md, png
