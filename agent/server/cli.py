@@ -46,7 +46,9 @@ def serve(
         batch_wait_ms=batch_wait_ms,
         max_body_bytes=max_body_bytes,
     )
-    typer.echo(f"hopedit serve: http://{host}:{port}/v1 (loading the model; GET /health answers 200 when ready)")
+    typer.echo(
+        f"hopedit serve: http://{host}:{port}/v1 (loading the model; GET /health answers 200 when ready)"
+    )
     uvicorn.run(create_app(config), host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
 
 

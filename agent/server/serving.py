@@ -22,6 +22,7 @@ from agent.server.config import ServerConfig
 from agent.server.errors import APIError, bad_request, queue_full, too_large
 from agent.server.metrics import ServerMetrics
 from agent.server.protocol import FactIn, FactOut, HopeditTrace, ModelCard
+from agent.server.rwlock import RWLock
 
 if TYPE_CHECKING:
     from agent.base import Agent, Answer
@@ -98,7 +99,7 @@ class ServingEngine:
         self._text_batcher: DynamicBatcher[GenerationJob, Generation] | None = None
         self._pipelines = _Pipelines()
         self._admitted = 0  # model-bound requests in flight; touched only on the event loop
-        self._write_lock = threading.Lock()  # one memory write at a time: supersession reads then writes
+        self._memory_lock = RWLock()  # Memory is not thread-safe: writes exclusive, reads shared
         self.ready = False
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -174,7 +175,8 @@ class ServingEngine:
         if self._llm is not None:
             info["model"] = self._llm.model_id
         if self._memory is not None:
-            info["memory"] = self._memory.stats()
+            with self._memory_lock.read():
+                info["memory"] = self._memory.stats()
         return info
 
     # --- models ---------------------------------------------------------------------------------
@@ -279,7 +281,8 @@ class ServingEngine:
 
                 def run(questions: list[str], agent: Agent = agent, model: str = model) -> list[Answer]:
                     self.metrics.batch_size.labels(queue=model).observe(len(questions))
-                    return agent.answer_batch(questions)
+                    with self._memory_lock.read():
+                        return agent.answer_batch(questions)
 
                 pipelines.batchers[model] = DynamicBatcher(
                     run,
@@ -322,7 +325,7 @@ class ServingEngine:
                 records.append(Fact(**fact.model_dump(exclude_none=True), source="api"))
             except ValueError as error:
                 raise bad_request(f"facts[{index}]: {error}", param=f"facts[{index}]") from error
-        with self._write_lock:
+        with self._memory_lock.write():
             result = self.memory.add(records)
         return self._write_result(result)
 
@@ -330,20 +333,20 @@ class ServingEngine:
         self, body: bytes, format: str | None, kind: str, filename: str
     ) -> dict[str, list[FactOut]]:
         """Load a fact file sent as the request body, with `facts load`'s parsers and error messages."""
-        from memory.loaders import FactFileError
+        from memory.loaders import FactFileError, detect_format
 
-        suffix = Path(filename).suffix or (f".{format}" if format else "")
+        name = Path(filename).name or "upload"
         with tempfile.TemporaryDirectory(prefix="hopedit-upload-") as tmp:
-            path = Path(tmp) / f"{Path(filename).stem or 'upload'}{suffix}"
+            path = Path(tmp) / name
             path.write_bytes(body)
+            unit = "line"
             try:
-                with self._write_lock:
+                unit = "record" if detect_format(path, format) == "mquake" else "line"
+                with self._memory_lock.write():
                     result = self.memory.load_file(path, format=format, kind=kind)
             except FactFileError as error:
-                where = f"{filename}, line {error.line}" if error.line else filename
-                raise bad_request(f"{where}: {error}", param="body", code="bad_fact_file") from error
-            except ValueError as error:
-                raise bad_request(f"{filename}: {error}", param="format") from error
+                where = f"{name}, {unit} {error.line}" if error.line is not None else name
+                raise bad_request(f"{where}: {error.message}", param="body", code="bad_fact_file") from error
         return self._write_result(result)
 
     def _write_result(self, result: Any) -> dict[str, list[FactOut]]:
@@ -354,12 +357,13 @@ class ServingEngine:
         }
 
     def search_facts(self, query: str | None, k: int) -> list[FactOut]:
-        if query:
-            return [fact_out(s.fact, s.score) for s in self.memory.search(query, k=k)]
-        return [fact_out(f) for f in self.memory.facts(active_only=True)[:k]]
+        with self._memory_lock.read():
+            if query:
+                return [fact_out(s.fact, s.score) for s in self.memory.search(query, k=k)]
+            return [fact_out(f) for f in self.memory.facts(active_only=True)[:k]]
 
     def remove_fact(self, fact_id: str) -> FactOut:
-        with self._write_lock:
+        with self._memory_lock.write():
             try:
                 return fact_out(self.memory.remove(fact_id))
             except KeyError as error:
@@ -368,4 +372,5 @@ class ServingEngine:
                 ) from error
 
     def history(self, subject: str, relation: str) -> list[FactOut]:
-        return [fact_out(f) for f in self.memory.history(subject, relation)]
+        with self._memory_lock.read():
+            return [fact_out(f) for f in self.memory.history(subject, relation)]
