@@ -68,14 +68,12 @@ class _Facts:
         return [] if retrieval.gated else retrieval.sentences
 
 
-def _plain_answers(llm: Any, prompts: Sequence[str]) -> list[str]:
-    """The unedited model, asked the bare prompt: the reference for Loc and the `base` method."""
+def _unedited_answers(editor: Any, prompts: Sequence[str]) -> list[str]:
+    """The base model on the same prompt format with no instruction and no prefixes: the reference for
+    Loc (so Loc measures what the edit changes, not the prompt format) and the `base` method."""
     if not prompts:
         return []
-    return [
-        g.text
-        for g in llm.generate_chat([[{"role": "user", "content": p}] for p in prompts], max_new_tokens=24)
-    ]
+    return [g.text for g in editor.answer(list(prompts), [[] for _ in prompts], use_prefixes=False)]
 
 
 def _score_chunk(cfg: PortabilityConfig, cases: Sequence[EditCase], facts: _Facts):
@@ -86,21 +84,22 @@ def _score_chunk(cfg: PortabilityConfig, cases: Sequence[EditCase], facts: _Fact
     start = time.perf_counter()
     facts_lists = [facts.for_probe(c, p.prompt) for c, p in probes]
     if cfg.method == "base":
-        outputs = _plain_answers(editor.llm, prompts)
+        outputs = _unedited_answers(editor, prompts)
     else:
         gens = editor.answer(prompts, facts_lists, use_prefixes=cfg.use_prefixes, reweight=cfg.reweight)
         outputs = [g.text for g in gens]
     loc_index = [i for i, (_, p) in enumerate(probes) if p.metric == "Loc"]
-    unedited = dict(zip(loc_index, _plain_answers(editor.llm, [prompts[i] for i in loc_index]), strict=True))
+    unedited = dict(zip(loc_index, _unedited_answers(editor, [prompts[i] for i in loc_index]), strict=True))
     targets = [_short(unedited[i]) if p.metric == "Loc" else p.targets[0] for i, (_, p) in enumerate(probes)]
     token_acc: list[float | None] = [None] * len(probes)
     scorable = [i for i, t in enumerate(targets) if t]
-    if cfg.method == "instructed" and scorable and hasattr(editor, "token_accuracy"):
+    if cfg.method == "instructed" and scorable:
         accs = editor.token_accuracy(
             [prompts[i] for i in scorable],
             [facts_lists[i] for i in scorable],
             [targets[i] for i in scorable],
             use_prefixes=cfg.use_prefixes,
+            reweight=cfg.reweight,
         )
         for i, acc in zip(scorable, accs, strict=True):
             token_acc[i] = float(acc)
