@@ -3,7 +3,11 @@
 Agents are written against `BaseChatModel`, so the same agent runs on the in-process model (this
 class) or on any served model (`ChatOpenAI(base_url=...)`). LangChain's `.batch()` and evaluation
 thread pools call `_generate` once per input from several threads; the `DynamicBatcher` merges those
-calls into one `LocalLLM.generate_chat` batch, which is where CPU throughput comes from.
+calls into one `LocalLLM.generate_text` batch, which is where CPU throughput comes from.
+
+A conversation that ends with an AI message is continued, not answered: the partial assistant text
+is the start of the reply (prefill, as vLLM's `continue_final_message`). The decomposition agents
+rely on this to let the model write one line of a trace, insert a retrieved fact, and go on.
 """
 
 from __future__ import annotations
@@ -90,11 +94,18 @@ class HopeditChatModel(BaseChatModel):
     def batcher_stats(self) -> BatcherStats | None:
         return self._batcher.stats() if self._batcher else None
 
+    def render(self, messages: tuple[tuple[str, str], ...]) -> str:
+        """The templated prompt; a trailing assistant message is left open for the model to continue."""
+        prefill = ""
+        if messages and messages[-1][0] == "assistant":
+            prefill = messages[-1][1]
+            messages = messages[:-1]
+        return self.llm.render_chat([{"role": r, "content": c} for r, c in messages]) + prefill
+
     def _run_batch(self, requests: list[ChatRequest]) -> list[Generation]:
         first = requests[0]
-        conversations = [[{"role": r, "content": c} for r, c in request.messages] for request in requests]
-        return self.llm.generate_chat(
-            conversations,
+        return self.llm.generate_text(
+            [self.render(request.messages) for request in requests],
             max_new_tokens=first.max_tokens,
             stop=list(first.stop),
             temperature=first.temperature,

@@ -1,0 +1,1 @@
+"""PokeMQA (Gu et al. 2024): decomposition with a trained scope detector deciding which edits apply."""

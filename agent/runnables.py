@@ -1,0 +1,56 @@
+"""Pieces the LangChain-driven agents share: a continuation chain and a thread-pooled batch.
+
+Decomposition agents (MeLLo, PokeMQA) write a trace line by line and insert retrieved facts between
+model calls. Each call is one runnable, `prompt | chat model | parser`, whose prompt ends with the
+trace so far as an AI message that the model continues (prefill). `answer_batch` runs one question per
+thread: the chat model's dynamic batcher (or a served model's) merges the concurrent calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import Runnable
+
+PROMPTS_DIR = Path(__file__).parent / "prompts"
+T = TypeVar("T")
+
+
+def read_prompt(name: str) -> str:
+    return (PROMPTS_DIR / name).read_text().strip()
+
+
+def continuation_chain(
+    chat_model: BaseChatModel,
+    system: str,
+    stop: Sequence[str],
+    max_tokens: int,
+    model_kwargs: Mapping[str, Any] | None = None,
+) -> Runnable:
+    """Runnable taking {demos, question, trace} and returning the model's continuation of the trace."""
+    prompt = ChatPromptTemplate.from_messages(
+        [("system", system), ("human", "{demos}\n\nQuestion: {question}"), ("ai", "{trace}")]
+    )
+    bound = chat_model.bind(stop=list(stop), max_tokens=max_tokens, **dict(model_kwargs or {}))
+    return prompt | bound | StrOutputParser()
+
+
+def threaded_map(function: Callable[[str], T], questions: Sequence[str], max_workers: int = 8) -> list[T]:
+    if len(questions) <= 1:
+        return [function(q) for q in questions]
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(questions))) as pool:
+        return list(pool.map(function, questions))
+
+
+def append_output(trace: str, output: str) -> str:
+    """Join a continuation to the trace; servers differ in whether they strip the leading space."""
+    output = output.strip()
+    if not output:
+        return trace
+    return trace + (" " if trace.endswith(":") else "") + output
