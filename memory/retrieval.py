@@ -61,8 +61,12 @@ class DenseRetriever:
         return [ScoredFact(fact, score) for fact, score in self.store.query(question_vector, k)]
 
     def retrieve(self, question: str, n_hops: int | None = None) -> Retrieval:
+        return self.retrieve_embedded(question, embed([question])[0], n_hops)
+
+    def retrieve_embedded(self, question: str, question_vector: np.ndarray, n_hops: int | None) -> Retrieval:
+        """As retrieve, for callers that embed many questions in one batch (benchmarks, agents)."""
         k = n_hops or self.config.dense_k
-        hits = self.dense(embed([question])[0], max(k, self.config.gate_k))
+        hits = self.dense(question_vector, max(k, self.config.gate_k))
         scores = [hit.score for hit in hits]
         return Retrieval(
             facts=hits[:k], gated=gate(scores, self.config), top_scores=scores[: self.config.gate_k]
@@ -129,7 +133,10 @@ class ChainRetriever:
         return []
 
     def retrieve(self, question: str, n_hops: int | None = None) -> Retrieval:
-        question_vector = embed([question])[0]
+        return self.retrieve_embedded(question, embed([question])[0], n_hops)
+
+    def retrieve_embedded(self, question: str, question_vector: np.ndarray, n_hops: int | None) -> Retrieval:
+        """As retrieve, for callers that embed many questions in one batch (benchmarks, agents)."""
         wanted = n_hops or self.config.max_hops
         hits = self._dense.dense(
             question_vector, max(self.config.gate_k, (n_hops or self.config.dense_k) * 2)
