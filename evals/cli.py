@@ -39,10 +39,18 @@ def _methods(value: str) -> list[str]:
     return methods
 
 
-def _resources(model: str | None, llm_url: str | None, llm_model: str | None):
-    from evals.resources import Resources
+def _resources(model: str | None, llm_url: str | None, llm_model: str | None, kgprompt: Path | None = None):
+    from evals.resources import Resources, load_kgprompt
 
-    return Resources(model_spec=model, llm_url=llm_url, llm_model=llm_model)
+    if kgprompt is not None:
+        _check_file(kgprompt)
+        try:
+            prompts = load_kgprompt(kgprompt)
+        except (ValueError, AttributeError) as err:
+            _fail(f"{kgprompt}: not a PokeMQA kgprompt file ({err})")
+    return Resources(
+        model_spec=model, llm_url=llm_url, llm_model=llm_model, kgprompt=prompts if kgprompt else None
+    )
 
 
 ModelOption = Annotated[str | None, typer.Option("--model", help="Base model spec (default: shipped model).")]
@@ -79,6 +87,12 @@ def eval_mquake(
     llm_model: Annotated[str | None, typer.Option("--llm-model", help="Model name on --llm-url.")] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", help="Decomposition cases in flight.")] = 4,
     batch_cases: Annotated[int, typer.Option("--batch-cases", help="Cases per batched call.")] = 8,
+    hops: Annotated[
+        bool, typer.Option("--hops/--no-hops", help="Ask single-hop questions (hop-wise).")
+    ] = True,
+    kgprompt: Annotated[
+        Path | None, typer.Option("--kgprompt", help="PokeMQA knowledge prompts (JSON keyed by case_id).")
+    ] = None,
     model: ModelOption = None,
 ) -> None:
     """Multi-hop accuracy, hop-wise accuracy, recall and speed on MQuAKE; writes summary/cases/report."""
@@ -102,8 +116,9 @@ def eval_mquake(
         concurrency=concurrency,
         batch_cases=batch_cases,
         gold_facts=gold_facts,
+        hops=hops,
         command=_command_line(),
-        resources=_resources(model, llm_url, llm_model),
+        resources=_resources(model, llm_url, llm_model, kgprompt),
     )
     try:
         dirs = run_mquake(cfg)

@@ -48,6 +48,7 @@ class MquakeConfig:
     concurrency: int = 4
     batch_cases: int = 8
     gold_facts: bool = False
+    hops: bool = True  # ask the chain's single-hop questions (one-generation methods) for hop-wise accuracy
     command: str = ""
     resources: Resources = field(default_factory=Resources)
 
@@ -122,7 +123,9 @@ def _dedupe(facts: Sequence[Any]) -> list[Any]:
     return list(seen.values())
 
 
-def _one_generation_cases(method: str, agent: Any, cases: Sequence[Case], res: Resources, memory: str):
+def _one_generation_cases(
+    method: str, agent: Any, cases: Sequence[Case], res: Resources, memory: str, hops: bool
+):
     """Yield records for a chunk of cases answered with one batched call (plus one for the hops)."""
     questions = [q for c in cases for q in c["questions"]]
     start = time.perf_counter()
@@ -130,9 +133,11 @@ def _one_generation_cases(method: str, agent: Any, cases: Sequence[Case], res: R
     seconds = time.perf_counter() - start
     per_case = [answers[i * 3 : i * 3 + 3] for i in range(len(cases))]
     used = [_dedupe([f for a in case_answers for f in a.facts_used]) for case_answers in per_case]
-    hop_qs = [[h["question"] for h in c.get("new_single_hops", [])] for c in cases]
+    hop_qs = [[h["question"] for h in c.get("new_single_hops", [])] if hops else [] for c in cases]
     flat_hops = [q for qs in hop_qs for q in qs]
-    if method == "instructed":
+    if not flat_hops:
+        hop_out: list[str] = []
+    elif method == "instructed":
         # The chain's facts as the agent retrieved them for the multi-hop question are the instructions
         # for each hop, so hop-wise accuracy checks the same evidence the final answer rested on.
         facts_lists = [[f.sentence for f in u] for u, qs in zip(used, hop_qs, strict=True) for _ in qs]
@@ -148,7 +153,7 @@ def _one_generation_cases(method: str, agent: Any, cases: Sequence[Case], res: R
             memory,
             [a.text for a in case_answers],
             case_used,
-            hop_texts,
+            hop_texts if hops else None,
             None,
             {
                 "seconds": seconds / len(cases),
@@ -269,7 +274,9 @@ def run_method(
                     if method in ONE_GENERATION:
                         for start in range(0, len(todo), cfg.batch_cases):
                             chunk = todo[start : start + cfg.batch_cases]
-                            for record in _one_generation_cases(method, agent, chunk, res, cfg.memory):
+                            for record in _one_generation_cases(
+                                method, agent, chunk, res, cfg.memory, cfg.hops
+                            ):
                                 finish(record)
                     else:
                         with ThreadPoolExecutor(max_workers=cfg.concurrency) as pool:

@@ -3,7 +3,9 @@ a run of the base method never loads the editor's prefixes and vice versa."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -12,6 +14,7 @@ class Resources:
     model_spec: str | None = None
     llm_url: str | None = None
     llm_model: str | None = None
+    kgprompt: dict[str, str] | None = None  # PokeMQA knowledge prompts, question text -> entity description
     _editor: Any = field(default=None, repr=False)
     _chat_model: Any = field(default=None, repr=False)
 
@@ -35,4 +38,18 @@ class Resources:
 
         if method == "instructed":
             return build_agent(method, memory=memory, chat_model=None, editor=self.editor())
-        return build_agent(method, memory=memory, chat_model=self.chat_model(), editor=None)
+        options = {"kgprompt": self.kgprompt} if method == "pokemqa" and self.kgprompt else {}
+        return build_agent(method, memory=memory, chat_model=self.chat_model(), editor=None, **options)
+
+
+def load_kgprompt(path: Path) -> dict[str, str]:
+    """PokeMQA's per-case knowledge prompts merged into one question -> description map (questions are
+    unique across cases); questions whose entity was not linked (`existing` false) get none."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object keyed by case_id")
+    merged: dict[str, str] = {}
+    for case in data.values():
+        existing = case.get("existing", {})
+        merged.update({q: text for q, text in case.get("mapping", {}).items() if existing.get(q, True)})
+    return merged

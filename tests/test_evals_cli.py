@@ -1,0 +1,68 @@
+"""Bad input to the evaluation commands: a clear message naming the file, exit code 2, no traceback."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from agent.cli import app
+from evals.resources import load_kgprompt
+
+runner = CliRunner()
+
+
+def test_missing_data_file(tmp_path):
+    result = runner.invoke(
+        app, ["eval", "mquake", "--data", str(tmp_path / "nope.json"), "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "nope.json: no such file" in result.output
+
+
+def test_unknown_method_and_bad_edits(tmp_path):
+    data = tmp_path / "d.json"
+    data.write_text("[]")
+    result = runner.invoke(app, ["eval", "mquake", "--data", str(data), "--method", "gpt9"])
+    assert result.exit_code == 2 and "unknown gpt9" in result.output
+    result = runner.invoke(app, ["eval", "mquake", "--data", str(data), "--edits", "many"])
+    assert result.exit_code == 2 and "--edits" in result.output
+
+
+def test_broken_json_names_file_and_line(tmp_path):
+    data = tmp_path / "broken.json"
+    data.write_text('[\n{"case_id": 1,\n')
+    result = runner.invoke(
+        app, ["eval", "mquake", "--data", str(data), "--method", "base", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "broken.json:3" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_portability_rejects_unknown_mode(tmp_path):
+    data = tmp_path / "p.json"
+    data.write_text("[]")
+    result = runner.invoke(app, ["eval", "portability", "--data", str(data), "--mode", "magic"])
+    assert result.exit_code == 2 and "--mode" in result.output
+
+
+def test_report_without_results(tmp_path):
+    result = runner.invoke(app, ["eval", "report", str(tmp_path)])
+    assert result.exit_code == 2 and "no summary.json" in result.output
+
+
+def test_kgprompt_merges_cases_and_drops_unlinked(tmp_path):
+    path = tmp_path / "kg.json"
+    path.write_text(
+        json.dumps(
+            {
+                "1": {
+                    "existing": {"q1": True, "q2": False},
+                    "mapping": {"q1": "Ellie Kemper, a human.", "q2": "x"},
+                },
+                "3": {"existing": {"q3": True}, "mapping": {"q3": "Croatia, a country."}},
+            }
+        )
+    )
+    assert load_kgprompt(path) == {"q1": "Ellie Kemper, a human.", "q3": "Croatia, a country."}
