@@ -8,7 +8,6 @@ cancels the answer and leaves the session (memory, loaded models, history) intac
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
@@ -30,13 +29,6 @@ if TYPE_CHECKING:
 METHODS = ("instructed", "mello", "pokemqa", "ike", "base")
 HISTORY_FILE = "chat_history"
 FACTS_LISTED = 50  # /facts without a query lists at most this many active facts
-
-
-def default_store_dir() -> Path:
-    """Where the memory lives when no --store is given (same rule as the memory commands)."""
-    from platformdirs import user_data_dir
-
-    return Path(os.environ.get("HOPEDIT_HOME") or user_data_dir("hopedit"))
 
 
 @dataclass(frozen=True)

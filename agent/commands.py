@@ -132,9 +132,8 @@ def ask(
     ] = False,
 ) -> None:
     """Answer one question from the memory (plus any --facts, which are not stored)."""
-    from memory.loaders import FactFileError
-
     from agent.render import answer_json, render_answer
+    from memory.loaders import FactFileError
 
     console = Console(stderr=as_json)
     started = time.perf_counter()
@@ -164,7 +163,8 @@ def chat(
     llm_model: LlmModelOption = None,
 ) -> None:
     """Multi-turn chat over the memory: ask questions, /edit facts, /undo, switch /agent, /why."""
-    from agent.chat import HISTORY_FILE, default_store_dir, run_chat
+    from agent.chat import HISTORY_FILE, run_chat
+    from memory.core import default_store_dir
 
     console = Console()
     try:
@@ -182,9 +182,8 @@ def demo_facts_path() -> Path:
 
 def demo(model: ModelOption = None) -> None:
     """Load the bundled demo facts into a fresh temporary memory and answer multi-hop questions."""
-    from memory.loaders import FactFileError
-
     from memory import Memory
+    from memory.loaders import FactFileError
 
     console = Console()
     path = demo_facts_path()

@@ -1,28 +1,31 @@
-"""The chat REPL's commands, driven through a pseudo-terminal (no model is loaded for these)."""
+"""The chat REPL's commands, driven through a pseudo-terminal (no model is loaded for these).
+
+Each chat start costs several seconds of imports, so each test runs one session through many commands.
+"""
 
 from __future__ import annotations
 
 import subprocess
 
 import pexpect
-import pytest
 from helpers_chat import HOPEDIT, PROMPT, chat_env, quit_chat, send, spawn_chat
 
 
-@pytest.fixture
-def store(tmp_path):
-    return tmp_path / "store"
+def test_commands_errors_and_keys(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        '{"subject": "Zorblat Quinn", "relation": "is a citizen of", "object": "Vellmoria"}\n'
+        '{"subject": "Vellmoria", "relation": "head of state"\n'
+    )
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"subject": "Zorblat Quinn", "relation": "is a citizen of", "object": "Vellmoria"}\n')
+    child = spawn_chat(tmp_path / "store")
 
-
-def test_help_unknown_command_and_empty_input(store):
-    child = spawn_chat(store)
     out = send(child, "/help")
     for command in ("/edit", "/load", "/facts", "/undo", "/agent", "/why", "/quit"):
         assert command in out
     out = send(child, "/frobnicate now")
-    assert "unknown command /frobnicate" in out
-    assert "/help" in out
-    assert "Traceback" not in out
+    assert "unknown command /frobnicate" in out and "/help" in out
     out = send(child, "   ")
     assert "Type a question, or /help" in out
     out = send(child, "/edit only two | parts")
@@ -33,10 +36,32 @@ def test_help_unknown_command_and_empty_input(store):
     assert "method: mello" in out
     out = send(child, "/why")
     assert "no answer yet" in out
-    quit_chat(child)
+
+    out = send(child, f"/load {bad}")
+    assert f"{bad}:2" in out and "nothing was written" in out
+    out = send(child, "/facts")
+    assert "no facts in memory" in out
+    out = send(child, f"/load {tmp_path / 'missing.jsonl'}")
+    assert "no such file" in out
+    out = send(child, f"/load {good}")
+    assert "1 added" in out
+    out = send(child, "/facts citizen")
+    assert "Zorblat Quinn" in out
+
+    child.sendintr()  # Ctrl-C at the prompt clears the line, the session goes on
+    child.expect_exact(PROMPT)
+    out = send(child, "/agent")
+    assert "method: mello" in out
+    assert "Traceback" not in child.before
+    child.send("\x04")  # Ctrl-D leaves
+    child.expect_exact("bye.")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
 
 
-def test_edit_supersede_undo_persist(store):
+def test_edits_undo_and_history_survive_restart(tmp_path):
+    store = tmp_path / "store"
     child = spawn_chat(store)
     out = send(child, "/edit Vellmoria | head of state | Queen Ardith")
     assert "stored:" in out and "Queen Ardith" in out
@@ -48,11 +73,19 @@ def test_edit_supersede_undo_persist(store):
     out = send(child, "/undo")
     assert "undone:" in out and "King Oswin" in out
     assert "active again:" in out and "Queen Ardith" in out
+    send(child, "/facts head of state")
     quit_chat(child)
+    assert "/facts head of state" in (store / "chat_history").read_text()
 
-    # The edits were persisted at once: a new session sees the state the last one left.
+    # Edits were persisted at once, and the input history came back: arrow up twice skips /quit
+    # and recalls the previous session's last query.
     child = spawn_chat(store)
-    out = send(child, "/facts head of state")
+    child.send("\x1b[A")
+    child.send("\x1b[A")
+    child.send("\r")
+    child.expect_exact(PROMPT)
+    out = child.before
+    assert "facts nearest to 'head of state'" in out
     assert "Queen Ardith" in out and "King Oswin" not in out
     out = send(child, "/undo")
     assert "Queen Ardith" in out
@@ -61,58 +94,9 @@ def test_edit_supersede_undo_persist(store):
     quit_chat(child)
 
 
-def test_load_malformed_file_names_line_and_writes_nothing(store, tmp_path):
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text(
-        '{"subject": "Zorblat Quinn", "relation": "is a citizen of", "object": "Vellmoria"}\n'
-        '{"subject": "Vellmoria", "relation": "head of state"\n'
-    )
-    good = tmp_path / "good.jsonl"
-    good.write_text('{"subject": "Zorblat Quinn", "relation": "is a citizen of", "object": "Vellmoria"}\n')
-    child = spawn_chat(store)
-    out = send(child, f"/load {bad}")
-    assert f"{bad}:2" in out
-    assert "nothing was written" in out
-    out = send(child, "/facts")
-    assert "no facts in memory" in out
-    out = send(child, f"/load {tmp_path / 'missing.jsonl'}")
-    assert "no such file" in out
-    out = send(child, f"/load {good}")
-    assert "1 added" in out
-    out = send(child, "/facts citizen")
-    assert "Zorblat Quinn" in out
-    quit_chat(child)
-
-
-def test_history_survives_restart(store):
-    child = spawn_chat(store)
-    send(child, "/facts remembered query")
-    quit_chat(child)
-    assert "/facts remembered query" in (store / "chat_history").read_text()
-
-    child = spawn_chat(store)
-    child.send("\x1b[A")  # arrow up recalls the previous session's line
-    child.send("\r")
-    child.expect_exact(PROMPT)
-    assert "no facts in memory" in child.before or "facts nearest to 'remembered query'" in child.before
-    quit_chat(child)
-
-
-def test_ctrl_c_at_prompt_and_ctrl_d_exit(store):
-    child = spawn_chat(store)
-    child.sendintr()
-    child.expect_exact(PROMPT)
-    out = send(child, "/help")
-    assert "/edit" in out
-    child.sendeof()
-    child.expect_exact("bye.")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0
-
-
-def test_scripted_without_tty(store):
+def test_scripted_without_tty(tmp_path):
     """Piped input works without a terminal: plain input(), same commands, history still written."""
+    store = tmp_path / "store"
     result = subprocess.run(
         [str(HOPEDIT), "chat", "--store", str(store)],
         input="/help\n\n/nope\n/edit Zorblat Quinn | is a citizen of | Vellmoria\n/facts\n",

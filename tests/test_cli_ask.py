@@ -1,0 +1,76 @@
+"""`hopedit ask`: answers from the memory, ad-hoc --facts that never reach the store, --json trace."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+
+import pytest
+from helpers_chat import HOPEDIT, chat_env
+
+METHOD = "instructed" if importlib.util.find_spec("editor.instructed") else "ike"
+QUESTION = "Who is the head of state of the country Zorblat Quinn is a citizen of?"
+CHAIN = ["Zorblat Quinn | is a citizen of | Vellmoria", "Vellmoria | head of state | Queen Ardith"]
+
+
+def run_hopedit(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(HOPEDIT), *args], capture_output=True, text=True, env=chat_env(), timeout=timeout
+    )
+
+
+def test_bad_method_and_bad_facts_exit_2_without_traceback(tmp_path):
+    store = tmp_path / "store"
+    result = run_hopedit("ask", QUESTION, "--store", str(store), "--method", "oracle")
+    assert result.returncode == 2
+    assert "oracle" in result.stderr and "Traceback" not in result.stderr
+
+    result = run_hopedit("ask", QUESTION, "--store", str(store), "--facts", "just two | parts")
+    assert result.returncode == 2
+    assert "SUBJECT | RELATION | OBJECT" in result.stdout + result.stderr
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"subject": "Vellmoria", "relation": "head of state", "object": "Queen Ardith"}\n{oops\n')
+    result = run_hopedit("ask", QUESTION, "--store", str(store), "--facts", str(bad))
+    assert result.returncode == 2
+    output = result.stdout + result.stderr
+    assert f"{bad.name}:2" in output.replace("\n", "") and "Traceback" not in output
+
+
+def _ask_json(store, *extra: str, method: str = METHOD) -> dict:
+    result = run_hopedit("ask", QUESTION, "--store", str(store), "--method", method, "--json", *extra)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
+@pytest.mark.slow
+def test_adhoc_facts_answer_the_question_and_leave_the_store_alone(tmp_path):
+    store = tmp_path / "store"
+    facts = [arg for fact in CHAIN for arg in ("--facts", fact)]
+    payload = _ask_json(store, *facts)
+    assert "Ardith" in payload["answer"]
+    used = {(fact["subject"], fact["object"]) for fact in payload["facts_used"]}
+    assert ("Vellmoria", "Queen Ardith") in used
+    assert all(isinstance(fact["score"], float) for fact in payload["facts_used"])
+    assert payload["steps"] and payload["timings"]["total"] > 0
+
+    # Nothing was written: the same question on the bare store has no edits to use.
+    payload = _ask_json(store)
+    assert "Ardith" not in payload["answer"]
+    assert payload["facts_used"] == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["instructed", "mello", "pokemqa", "ike", "base"])
+def test_every_method_answers_with_an_inspectable_trace(tmp_path, method):
+    if method == "instructed" and not importlib.util.find_spec("editor.instructed"):
+        pytest.skip("the InstructEd editor is not in this checkout")
+    facts = [arg for fact in CHAIN for arg in ("--facts", fact)]
+    payload = _ask_json(tmp_path / "store", *facts, method=method)
+    assert payload["method"] == method
+    assert isinstance(payload["answer"], str)
+    assert set(payload) >= {"facts_used", "steps", "timings", "model_calls"}
+    if method != "base":
+        assert payload["steps"], f"{method} left no trace"
+        assert all({"kind", "text", "data"} <= set(step) for step in payload["steps"])
