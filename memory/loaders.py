@@ -148,11 +148,15 @@ def _read_jsonl(path: Path, kind: FactKind, source: str, tick: Progress) -> Iter
             yield _make_fact(path, line, record, kind, source)
 
 
-def _local_name(term: str) -> str:
-    """Readable name of an IRI without a label: the part after the last # or /, camelCase split."""
+def _local_name(term: str, lower: bool) -> str:
+    """Readable name of an IRI without a label: the part after the last # or /, camelCase split.
+
+    Predicates are lower-cased ("countryOfCitizenship" -> "country of citizenship") so they read like the
+    relation labels of other sources; entity names keep their capitals.
+    """
     name = re.split(r"[#/:]", term.rstrip("/#"))[-1] or term
-    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).replace("_", " ")
-    return name.strip() or term
+    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).replace("_", " ").strip()
+    return (name.lower() if lower else name) or term
 
 
 def _rdf_facts(
@@ -164,16 +168,16 @@ def _rdf_facts(
     rows = list(triples)
     labels = {str(s): str(o) for s, p, o, _ in rows if p == RDFS.label and isinstance(o, Literal)}
 
-    def name(term: Any) -> str:
+    def name(term: Any, predicate: bool = False) -> str:
         if isinstance(term, Literal):
             return str(term)
-        return labels.get(str(term)) or _local_name(str(term))
+        return labels.get(str(term)) or _local_name(str(term), lower=predicate)
 
     facts = []
     for subject, predicate, obj, line in rows:
         if predicate == RDFS.label:
             continue
-        values = {"subject": name(subject), "relation": name(predicate), "object": name(obj)}
+        values = {"subject": name(subject), "relation": name(predicate, predicate=True), "object": name(obj)}
         facts.append(_make_fact(path, line or 0, values, kind, source))
     return facts
 
