@@ -75,7 +75,7 @@ def test_models_lists_pipelines_and_base_model(client: httpx.Client) -> None:
             {"model": BASE_MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 100000},
             "max_tokens",
         ),
-        ({"model": BASE_MODEL, "messages": [{"role": "user", "content": "hi"}], "stop": ["a"] * 5}, "stop"),
+        ({"model": BASE_MODEL, "messages": [{"role": "user", "content": "hi"}], "stop": ["a"] * 17}, "stop"),
         (
             {"model": BASE_MODEL, "messages": [{"role": "user", "content": "hi"}], "temperature": -1},
             "temperature",

@@ -21,6 +21,8 @@ def now() -> int:
     return int(time.time())
 
 
+MAX_STOPS = 16  # OpenAI allows 4; vLLM has no limit and agents written for it may send more
+
 # --- errors -------------------------------------------------------------------------------------
 
 
@@ -72,8 +74,8 @@ class _Request(BaseModel):
         if value is None:
             return None
         stops = [value] if isinstance(value, str) else value
-        if len(stops) > 4 or any(not s for s in stops):
-            raise ValueError("stop takes at most 4 non-empty strings")
+        if len(stops) > MAX_STOPS or any(not s for s in stops):
+            raise ValueError(f"stop takes at most {MAX_STOPS} non-empty strings")
         return stops
 
     @property
@@ -123,6 +125,9 @@ class ChatMessage(BaseModel):
 
 class ChatCompletionRequest(_Request):
     messages: list[ChatMessage] = Field(min_length=1)
+    # vLLM's extensions: continue a trailing assistant message (prefill) instead of answering it.
+    continue_final_message: bool = False
+    add_generation_prompt: bool = True
 
 
 class ResponseMessage(BaseModel):

@@ -252,8 +252,10 @@ class ServingEngine:
             generation.text, generation.prompt_tokens, generation.completion_tokens, generation.finish_reason
         )
 
-    def render_chat(self, messages: list[dict[str, str]]) -> str:
-        return self.llm.render_chat(messages)
+    def render_chat(self, messages: list[dict[str, str]], add_generation_prompt: bool) -> str:
+        if add_generation_prompt:
+            return self.llm.render_chat(messages)  # the exact prompt the in-process agents see
+        return self.llm.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=False)
 
     async def answer(self, model: str, question: str) -> Completion:
         """Run a QA pipeline; concurrent questions to the same pipeline are answered as one batch."""
@@ -297,13 +299,17 @@ class ServingEngine:
         from agent.factory import build_agent
         from agent.langchain_llm import HopeditChatModel
 
+        if method == "instructed":
+            # The editor loads its own copy of the base weights, so the prefixed model never shares
+            # a module with plain generation running in another thread.
+            return build_agent(method, memory=self.memory, model_spec=self.config.model)
         if self._chat_model is None:
             self._chat_model = HopeditChatModel(
                 llm=self.llm,
                 max_batch_size=self.config.max_batch,
                 max_wait_s=self.config.batch_wait_ms / 1000,
             )
-        return build_agent(method, memory=self.memory, chat_model=self._chat_model, editor=self._editor)
+        return build_agent(method, memory=self.memory, chat_model=self._chat_model)
 
     # --- facts ----------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from agent.server.protocol import (
     Usage,
 )
 from agent.server.routers.deps import Engine, check_single_choice, sse, stream_pieces
-from agent.server.serving import PIPELINES, Completion
+from agent.server.serving import PIPELINES, Completion, ServingEngine
 
 router = APIRouter(tags=["chat"])
 
@@ -38,6 +38,16 @@ def _conversation(request: ChatCompletionRequest) -> list[dict[str, str]]:
             raise bad_request(f"messages[{index}]: role {message.role!r} is not supported", param="messages")
         messages.append({"role": _TEMPLATE_ROLES[message.role], "content": message.text()})
     return messages
+
+
+def _prompt(engine: ServingEngine, request: ChatCompletionRequest) -> str:
+    """The templated prompt; with continue_final_message the last assistant message is left open."""
+    messages = _conversation(request)
+    if not request.continue_final_message:
+        return engine.render_chat(messages, add_generation_prompt=request.add_generation_prompt)
+    if messages[-1]["role"] != "assistant":
+        raise bad_request("continue_final_message needs a final assistant message", param="messages")
+    return engine.render_chat(messages[:-1], add_generation_prompt=True) + messages[-1]["content"]
 
 
 def _question(request: ChatCompletionRequest) -> str:
@@ -87,7 +97,7 @@ async def chat_completions(request: ChatCompletionRequest, engine: Engine):
         completion = await engine.answer(request.model, _question(request))
     else:
         completion = await engine.generate(
-            engine.render_chat(_conversation(request)),
+            _prompt(engine, request),
             max_tokens=request.token_budget(engine.config.default_max_tokens),
             stop=request.stops,
             temperature=request.temperature or 0.0,
