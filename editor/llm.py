@@ -31,7 +31,7 @@ class LocalLLM:
     def __init__(self, loaded: LoadedModel, max_batch_size: int = 16) -> None:
         self.loaded = loaded
         self.max_batch_size = max_batch_size
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
         self.calls = 0  # model.generate invocations, for the speed benchmark
 
     @classmethod
@@ -78,8 +78,10 @@ class LocalLLM:
     ) -> list[Generation]:
         tokenizer = self.tokenizer
         encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-        sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
-        with self._lock, torch.inference_mode():
+        sampling = (
+            {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        )
+        with self.lock, torch.inference_mode():
             self.calls += 1
             output = self.loaded.model.generate(
                 **encoded,
@@ -92,9 +94,15 @@ class LocalLLM:
                 top_k=None,
                 **sampling,
             )
-        new_tokens = output[:, encoded["input_ids"].shape[1] :]
+        return self.decode(output[:, encoded["input_ids"].shape[1] :], encoded["attention_mask"], stop)
+
+    def decode(
+        self, new_tokens: torch.Tensor, prompt_mask: torch.Tensor, stop: Sequence[str]
+    ) -> list[Generation]:
+        """Generated ids to text, cut at EOS or the first stop string."""
+        tokenizer = self.tokenizer
         generations = []
-        for row, mask in zip(new_tokens, encoded["attention_mask"], strict=True):
+        for row, mask in zip(new_tokens, prompt_mask, strict=True):
             ids = row.tolist()
             finished = tokenizer.eos_token_id in ids
             if finished:
@@ -107,7 +115,7 @@ class LocalLLM:
                 text, finished = text[:cut], True
             generations.append(
                 Generation(
-                    text=text,
+                    text=text.strip(),
                     prompt_tokens=int(mask.sum()),
                     completion_tokens=len(ids),
                     finish_reason="stop" if finished else "length",

@@ -1,0 +1,229 @@
+"""Instruction-editing training data, built only from the training files of the shared data.
+
+Each example is (facts, question, target). Targets are short answers; examples whose target is
+"what the unedited model says" (locality, no instruction) get it filled in by generation, so the
+editor learns to leave unrelated questions alone. MQuAKE-CF-3k is never read here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from editor.train.config import DataMix
+
+TRAIN_FILES = {
+    "mquake": "mquake/MQuAKE-hard-train.json",
+    "pokemqa": "pokemqa/cls-filtered.json",
+    "counterfact": "portability/counterfact_portability_train.json",
+    "zsre": "portability/zsre_portability_train.json",
+}
+
+# InstructEdit-style task lines, one per kind of edit data.
+TASK_INSTRUCTIONS = {
+    "mquake": "Task: answer the multi-hop question by chaining the facts.",
+    "pokemqa": "Task: answer the question from the updated fact.",
+    "counterfact": "Task: complete the sentence using the updated fact.",
+    "zsre": "Task: answer the question using the updated fact.",
+}
+
+
+@dataclass
+class TrainExample:
+    facts: list[str]
+    question: str
+    target: str | None  # None: the unedited model's own answer, filled in before training
+    source: str
+    kind: str  # multihop, singlehop, rel, gen, por, locality, no_instruction
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def file_hashes(data_dir: Path, sources: Sequence[str]) -> dict[str, str]:
+    return {
+        TRAIN_FILES[s]: hashlib.sha256((data_dir / TRAIN_FILES[s]).read_bytes()).hexdigest()[:16]
+        for s in sources
+    }
+
+
+def _sentence(cloze: str, answer: str) -> str:
+    return f"{cloze.strip()} {answer.strip()}."
+
+
+def _relation_patterns(mquake_cases: list[dict], counterfact: list[dict]) -> list[re.Pattern]:
+    """Regexes "^(subject) <relation words> (object)$" from the cloze templates of the training data."""
+    templates = {rw["prompt"] for case in mquake_cases for rw in case["requested_rewrite"]}
+    templates |= {case["requested_rewrite"]["prompt"] for case in counterfact}
+    patterns = []
+    for template in sorted(templates, key=len, reverse=True):
+        head, _, tail = template.partition("{}")
+        patterns.append(re.compile(rf"^{re.escape(head)}(?P<subject>.+?){re.escape(tail)} (?P<object>.+)$"))
+    return patterns
+
+
+def _split_edit(edit: str, patterns: list[re.Pattern]) -> str | None:
+    for pattern in patterns:
+        match = pattern.match(edit.strip().rstrip("."))
+        if match:
+            return match["object"]
+    return None
+
+
+class DataBuilder:
+    """Draws the training mix; seeded, so the same config always yields the same examples."""
+
+    def __init__(
+        self, data_dir: Path, mix: DataMix, seed: int, task_instructions: bool, holdout: Sequence[str]
+    ):
+        self.rng = random.Random(seed)
+        self.mix = mix
+        self.task_instructions = task_instructions
+        self.sources = self.sources_for(holdout)
+        self.data = {s: json.loads((data_dir / TRAIN_FILES[s]).read_text()) for s in TRAIN_FILES}
+        self.fact_pool = self._fact_pool()
+        self.locality_questions = self._locality_questions()
+
+    @staticmethod
+    def sources_for(holdout: Sequence[str]) -> list[str]:
+        unknown = set(holdout) - set(TRAIN_FILES)
+        if unknown:
+            raise ValueError(f"unknown held-out sources {sorted(unknown)}; known: {sorted(TRAIN_FILES)}")
+        return [s for s in TRAIN_FILES if s not in holdout]
+
+    def _fact_pool(self) -> list[str]:
+        pool = [_sentence(h["cloze"], h["answer"]) for c in self.data["mquake"] for h in c["new_single_hops"]]
+        pool += [c["ins"] for c in self.data["counterfact"]] + [c["ins"] for c in self.data["zsre"]]
+        pool += [e["edit"].rstrip(".") + "." for e in self.data["pokemqa"]]
+        return pool
+
+    def _locality_questions(self) -> list[str]:
+        questions = [p for c in self.data["counterfact"] for p in c["neighborhood_prompts"][:2]]
+        questions += [c["loc"].removeprefix("nq question: ").strip() + "?" for c in self.data["zsre"]]
+        questions += [q for e in self.data["pokemqa"][:2000] for q in e["questions"][:1]]
+        return questions
+
+    def _with_distractors(self, facts: list[str], keep_order: bool) -> list[str]:
+        distractors = self.rng.sample(self.fact_pool, self.rng.randint(0, self.mix.max_distractors))
+        facts = facts + [d for d in distractors if d not in facts]
+        if not keep_order or self.rng.random() < self.mix.shuffle_fact_order:
+            self.rng.shuffle(facts)
+        return facts
+
+    def _task(self, source: str, facts: list[str]) -> list[str]:
+        return [TASK_INSTRUCTIONS[source], *facts] if self.task_instructions and facts else facts
+
+    def _draw(self, candidates: list[TrainExample], n: int) -> list[TrainExample]:
+        if not candidates:
+            return []
+        picked = [candidates[i % len(candidates)] for i in range(n)]
+        self.rng.shuffle(picked)
+        return picked
+
+    def mquake(self) -> list[TrainExample]:
+        multihop, singlehop = [], []
+        for case in self.data["mquake"]:
+            chain = [_sentence(h["cloze"], h["answer"]) for h in case["new_single_hops"]]
+            for question in case["questions"]:
+                facts = list(chain)
+                if self.rng.random() < self.mix.shuffle_fact_order:
+                    self.rng.shuffle(facts)
+                multihop.append(TrainExample(facts, question, case["new_answer"], "mquake", "multihop"))
+            for hop in case["new_single_hops"]:
+                facts = self._with_distractors(list(chain), keep_order=False)
+                singlehop.append(TrainExample(facts, hop["question"], hop["answer"], "mquake", "singlehop"))
+        return self._draw(multihop, self.mix.mquake_multihop) + self._draw(
+            singlehop, self.mix.mquake_singlehop
+        )
+
+    def pokemqa(self) -> list[TrainExample]:
+        patterns = _relation_patterns(self.data["mquake"], self.data["counterfact"])
+        examples = []
+        for entry in self.data["pokemqa"]:
+            answer = _split_edit(entry["edit"], patterns)
+            if answer is None:
+                continue
+            fact = entry["edit"].rstrip(".") + "."
+            question = self.rng.choice(entry["questions"])
+            examples.append(
+                TrainExample(self._with_distractors([fact], True), question, answer, "pokemqa", "singlehop")
+            )
+        return self._draw(examples, self.mix.pokemqa)
+
+    def counterfact(self) -> list[TrainExample]:
+        examples = []
+        for case in self.data["counterfact"]:
+            rewrite = case["requested_rewrite"]
+            new = rewrite["target_new"]["str"]
+            facts = [case["ins"]]
+            examples.append(
+                TrainExample(facts, rewrite["prompt"].format(rewrite["subject"]), new, "counterfact", "rel")
+            )
+            for paraphrase in case["paraphrase_prompts"][:1]:
+                examples.append(TrainExample(facts, paraphrase, new, "counterfact", "gen"))
+            portability = case["portability"]
+            examples.append(
+                TrainExample(
+                    facts, portability["New Question"], portability["New Answer"], "counterfact", "por"
+                )
+            )
+        return self._draw(examples, self.mix.counterfact)
+
+    def zsre(self) -> list[TrainExample]:
+        examples = []
+        for case in self.data["zsre"]:
+            facts = [case["ins"]]
+            examples.append(TrainExample(facts, case["src"], case["alt"], "zsre", "rel"))
+            examples.append(TrainExample(facts, case["rephrase"], case["alt"], "zsre", "gen"))
+            portability = case["portability"]
+            examples.append(
+                TrainExample(facts, portability["New Question"], portability["New Answer"], "zsre", "por")
+            )
+        return self._draw(examples, self.mix.zsre)
+
+    def locality(self) -> list[TrainExample]:
+        examples = []
+        for _ in range(self.mix.locality):
+            question = self.rng.choice(self.locality_questions)
+            facts = self.rng.sample(self.fact_pool, self.rng.randint(1, 3))
+            examples.append(TrainExample(facts, question, None, self.rng.choice(self.sources), "locality"))
+        for _ in range(self.mix.no_instruction):
+            question = self.rng.choice(self.locality_questions)
+            examples.append(TrainExample([], question, None, self.rng.choice(self.sources), "no_instruction"))
+        return examples
+
+    def build(self) -> list[TrainExample]:
+        makers: dict[str, Callable[[], list[TrainExample]]] = {
+            "mquake": self.mquake,
+            "pokemqa": self.pokemqa,
+            "counterfact": self.counterfact,
+            "zsre": self.zsre,
+        }
+        examples = [e for source in self.sources for e in makers[source]()] + self.locality()
+        for example in examples:
+            example.facts = self._task(example.source, example.facts)
+        self.rng.shuffle(examples)
+        return examples
+
+
+def fill_base_targets(
+    examples: list[TrainExample],
+    base_answer: Callable[[list[str]], list[str]],
+    cache_file: Path | None = None,
+) -> None:
+    """Give locality / no-instruction examples the unedited model's answer to the bare question."""
+    cache: dict[str, str] = json.loads(cache_file.read_text()) if cache_file and cache_file.is_file() else {}
+    missing = sorted({e.question for e in examples if e.target is None and e.question not in cache})
+    if missing:
+        cache.update(zip(missing, base_answer(missing), strict=True))
+        if cache_file:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            cache_file.write_text(json.dumps(cache, indent=0, sort_keys=True))
+    for example in examples:
+        if example.target is None:
+            example.target = cache[example.question]
