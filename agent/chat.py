@@ -40,6 +40,13 @@ class ModelOptions:
     llm_model: str | None = None
 
 
+def quiet_model_loading() -> None:
+    """Loads happen under our own status line; transformers' per-load progress bars would tear through it."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+
+
 class Engine:
     """Memory plus lazily built models and agents, shared across turns and across method switches."""
 
@@ -60,14 +67,27 @@ class Engine:
             return self._editor
 
     def chat_model(self) -> Any:
+        """The unedited model for the agents: the editor's own copy when it loads, so weights load once."""
         with self._lock:
             if self._chat_model is None:
                 from agent.factory import build_llm
 
-                self._chat_model = build_llm(
-                    self.options.llm_url, self.options.llm_model, self.options.model_spec
-                )
+                if self.options.llm_url:
+                    self._chat_model = build_llm(
+                        self.options.llm_url, self.options.llm_model, self.options.model_spec
+                    )
+                else:
+                    self._chat_model = self._local_chat_model()
             return self._chat_model
+
+    def _local_chat_model(self) -> Any:
+        from agent.factory import build_llm
+        from agent.langchain_llm import HopeditChatModel
+
+        try:
+            return HopeditChatModel(llm=self.editor().llm)
+        except (FileNotFoundError, ImportError):  # no trained prefixes: the plain base model serves
+            return build_llm(None, None, self.options.model_spec)
 
     def agent(self, method: str) -> Agent:
         if method not in METHODS:

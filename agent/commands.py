@@ -21,7 +21,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
-from agent.chat import METHODS, Engine, ModelOptions
+from agent.chat import METHODS, Engine, ModelOptions, quiet_model_loading
 from agent.render import facts_table
 
 if TYPE_CHECKING:
@@ -54,7 +54,16 @@ MethodOption = Annotated[
 
 # (question, the answer the demo edits imply); they must match memory/data/demo_facts.jsonl
 DEMO_QUESTIONS: tuple[tuple[str, str], ...] = (
-    ("Who is the head of state of the country Zorblat Quinn is a citizen of?", "Queen Ardith"),
+    ("What is the capital of the country that the author of The Silent Orchard is a citizen of?", "Osaka"),
+    (
+        "What is the official language of the country of citizenship of the author of The Silent Orchard?",
+        "Japanese",
+    ),
+    ("Where is the headquarters of the employer of Mira Castellane?", "Lisbon"),
+    (
+        "Who is the head of state of the country where Mira Castellane's employer has its headquarters?",
+        "Elena Marsh",
+    ),
 )
 
 
@@ -101,16 +110,21 @@ def _scratch_memory(base: Memory, items: Sequence[str]) -> Iterator[Memory]:
 
 
 def _fact_scores(question: str, answer: Answer) -> dict[str, float]:
-    """Cosine similarity of each used fact's sentence to the question (the retriever's dense score)."""
-    if not answer.facts_used:
-        return {}
-    from memory.embedder import embed
+    """Each used fact's relevance score: the retriever's, from the trace, else its cosine to the question."""
+    scores: dict[str, float] = {}
+    for step in answer.steps:
+        records = step.data.get("facts")
+        for record in [step.data, *(records if isinstance(records, list) else [])]:
+            if isinstance(record, dict) and "fact_id" in record and record.get("score") is not None:
+                scores.setdefault(record["fact_id"], round(float(record["score"]), 4))
+    missing = [fact for fact in answer.facts_used if fact.id not in scores]
+    if missing:
+        from memory.embedder import embed
 
-    vectors = embed([question, *(fact.sentence for fact in answer.facts_used)])
-    return {
-        fact.id: round(float(vectors[0] @ vector), 4)
-        for fact, vector in zip(answer.facts_used, vectors[1:], strict=True)
-    }
+        vectors = embed([question, *(fact.sentence for fact in missing)])
+        for fact, vector in zip(missing, vectors[1:], strict=True):
+            scores[fact.id] = round(float(vectors[0] @ vector), 4)
+    return scores
 
 
 def ask(
@@ -137,6 +151,7 @@ def ask(
 
     console = Console(stderr=as_json)
     started = time.perf_counter()
+    quiet_model_loading()
     options = ModelOptions(model_spec=model, llm_url=llm_url, llm_model=llm_model)
     try:
         memory = _open_memory(store, chroma_url)
@@ -167,6 +182,7 @@ def chat(
     from memory.core import default_store_dir
 
     console = Console()
+    quiet_model_loading()
     try:
         memory = _open_memory(store, chroma_url)
     except (ValueError, FileNotFoundError) as error:
@@ -186,6 +202,7 @@ def demo(model: ModelOption = None) -> None:
     from memory.loaders import FactFileError
 
     console = Console()
+    quiet_model_loading()
     path = demo_facts_path()
     with tempfile.TemporaryDirectory(prefix="hopedit-demo-", ignore_cleanup_errors=True) as tmp:
         memory = Memory.open(Path(tmp), None)
