@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -10,6 +11,13 @@ import pexpect
 
 HOPEDIT = Path(sys.executable).parent / "hopedit"
 PROMPT = "hopedit> "
+REPO = Path(__file__).resolve().parents[1]
+# The InstructEd method is what the chat is built for; the in-context baseline stands in only while
+# the trained prefixes (or the pipeline agent) are missing from the checkout.
+EDITOR_READY = (REPO / "editor" / "weights" / "instructed" / "prefixes.safetensors").is_file() and bool(
+    importlib.util.find_spec("agent.instructed")
+)
+CHAT_METHOD = "instructed" if EDITOR_READY else "ike"
 
 
 def chat_env() -> dict[str, str]:

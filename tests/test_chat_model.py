@@ -5,14 +5,9 @@ The entities are invented, so the model cannot know the answer: it must come fro
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
-from helpers_chat import PROMPT, quit_chat, send, spawn_chat
+from helpers_chat import CHAT_METHOD, PROMPT, quit_chat, send, spawn_chat
 
-# The InstructEd editor is the method the chat is built for; the in-context baseline stands in
-# only while the editor package is absent.
-METHOD = "instructed" if importlib.util.find_spec("editor.instructed") else "ike"
 QUESTION = "Who is the head of state of the country Zorblat Quinn is a citizen of?"
 ANSWER_TIMEOUT = 300
 
@@ -20,7 +15,7 @@ ANSWER_TIMEOUT = 300
 @pytest.mark.slow
 @pytest.mark.ci
 def test_edit_changes_the_next_multi_hop_answer(tmp_path):
-    child = spawn_chat(tmp_path / "store", "--method", METHOD)
+    child = spawn_chat(tmp_path / "store", "--method", CHAT_METHOD)
     send(child, "/edit Zorblat Quinn | is a citizen of | Vellmoria")
     send(child, "/edit Vellmoria | head of state | Queen Ardith")
     out = send(child, QUESTION, timeout=ANSWER_TIMEOUT)
@@ -40,7 +35,7 @@ def test_edit_changes_the_next_multi_hop_answer(tmp_path):
 
 @pytest.mark.slow
 def test_ctrl_c_cancels_the_answer_not_the_session(tmp_path):
-    child = spawn_chat(tmp_path / "store", "--method", METHOD)
+    child = spawn_chat(tmp_path / "store", "--method", CHAT_METHOD)
     send(child, "/edit Zorblat Quinn | is a citizen of | Vellmoria")
     child.sendline(QUESTION)
     child.expect_exact("Ctrl-C cancels")  # the answer (and the first model load) is under way

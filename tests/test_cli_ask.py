@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 
 import pytest
-from helpers_chat import HOPEDIT, chat_env
+from helpers_chat import CHAT_METHOD, EDITOR_READY, HOPEDIT, chat_env
 
-METHOD = "instructed" if importlib.util.find_spec("editor.instructed") else "ike"
 QUESTION = "Who is the head of state of the country Zorblat Quinn is a citizen of?"
 CHAIN = ["Zorblat Quinn | is a citizen of | Vellmoria", "Vellmoria | head of state | Queen Ardith"]
 
@@ -38,7 +36,7 @@ def test_bad_method_and_bad_facts_exit_2_without_traceback(tmp_path):
     assert f"{bad.name}:2" in output.replace("\n", "") and "Traceback" not in output
 
 
-def _ask_json(store, *extra: str, method: str = METHOD) -> dict:
+def _ask_json(store, *extra: str, method: str = CHAT_METHOD) -> dict:
     result = run_hopedit("ask", QUESTION, "--store", str(store), "--method", method, "--json", *extra)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout)
@@ -64,8 +62,8 @@ def test_adhoc_facts_answer_the_question_and_leave_the_store_alone(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["instructed", "mello", "pokemqa", "ike", "base"])
 def test_every_method_answers_with_an_inspectable_trace(tmp_path, method):
-    if method == "instructed" and not importlib.util.find_spec("editor.instructed"):
-        pytest.skip("the InstructEd editor is not in this checkout")
+    if method == "instructed" and not EDITOR_READY:
+        pytest.skip("the trained InstructEd prefixes are not in this checkout")
     facts = [arg for fact in CHAIN for arg in ("--facts", fact)]
     payload = _ask_json(tmp_path / "store", *facts, method=method)
     assert payload["method"] == method
