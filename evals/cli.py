@@ -99,6 +99,7 @@ def eval_mquake(
     from evals.mquake import MquakeConfig, run_mquake
     from evals.mquake_data import EvalDataError
     from evals.report import find_summaries, write_report
+    from evals.results import RunLockedError
 
     _check_file(data)
     if edits != "all" and not edits.isdigit():
@@ -122,7 +123,7 @@ def eval_mquake(
     )
     try:
         dirs = run_mquake(cfg)
-    except EvalDataError as err:
+    except (EvalDataError, RunLockedError) as err:
         _fail(str(err))
     summaries = [s for d in dirs for _, s in find_summaries([d])]
     for d in dirs:
@@ -152,6 +153,7 @@ def eval_portability(
     from evals.mquake_data import EvalDataError
     from evals.portability import MODES, PortabilityConfig, run_portability
     from evals.report import write_report
+    from evals.results import RunLockedError
 
     _check_file(data)
     if mode not in MODES:
@@ -173,7 +175,7 @@ def eval_portability(
     )
     try:
         summary = run_portability(cfg)
-    except EvalDataError as err:
+    except (EvalDataError, RunLockedError) as err:
         _fail(str(err))
     write_report([summary], out)
     typer.echo(json.dumps(summary["metrics"], indent=2))

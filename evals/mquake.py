@@ -283,6 +283,7 @@ def run_method(
                             futures = [pool.submit(_decomposition_case, agent, c, cfg.memory) for c in todo]
                             for future in as_completed(futures):
                                 finish(future.result())
+    log.close()
     records = [r for r in log.records if str(r["case_id"]) in wanted]
     answer_seconds = sum(r["seconds"] for r in records)
     summary = {

@@ -167,6 +167,7 @@ def run_portability(cfg: PortabilityConfig) -> dict:
                 for record in _score_chunk(cfg, todo[start : start + cfg.batch_cases], facts):
                     log.append(record)
                     advance(1)
+    log.close()
     wanted = {c.case for c in evaluated}
     records = [r for r in log.records if r["case"] in wanted]
     probes = [p for r in records for p in r["probes"]]

@@ -6,6 +6,7 @@ flight; a torn last line from a kill is dropped on restart.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -34,16 +35,35 @@ def rewrite_cases(path: Path, records: Iterable[Mapping]) -> None:
     os.replace(tmp, path)
 
 
+class RunLockedError(RuntimeError):
+    """Another process is writing the same result folder."""
+
+
 class CaseLog:
-    """Append-only per-case log keyed by `key`; `done` says which keys a restart may skip."""
+    """Append-only per-case log keyed by `key`; `done` says which keys a restart may skip.
+
+    An exclusive lock on `<log>.lock` (held until the process ends) keeps two runs from appending to the
+    same log, which would interleave two configurations' cases.
+    """
 
     def __init__(self, path: Path, key: str = "case_id") -> None:
         self.path = path
         self.key = key
+        self._lock = path.with_suffix(".lock").open("w")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunLockedError(f"{path.parent}: another run is writing this result folder") from None
         self.records = read_cases(path)
         if path.exists():
             rewrite_cases(path, self.records)
         self.done = {str(r[key]) for r in self.records}
+
+    def close(self) -> None:
+        """Release the folder for the next run (the lock file goes too: results stay uncluttered)."""
+        if not self._lock.closed:
+            self.path.with_suffix(".lock").unlink(missing_ok=True)
+            self._lock.close()
 
     def append(self, record: Mapping) -> None:
         with self.path.open("a", encoding="utf-8") as handle:

@@ -18,7 +18,7 @@ from evals.mquake_data import (
 )
 from evals.portability_data import load_edit_cases
 from evals.report import write_report
-from evals.results import CaseLog
+from evals.results import CaseLog, RunLockedError
 from memory.facts import Fact
 
 FIXTURES = Path(__file__).parent / "fixtures" / "evals"
@@ -148,8 +148,11 @@ def test_case_log_resumes_and_drops_torn_line(tmp_path):
     log = CaseLog(path)
     log.append({"case_id": 1, "correct": True})
     log.append({"case_id": 2, "correct": False})
+    with pytest.raises(RunLockedError):
+        CaseLog(path)  # a second writer while the first still runs
     with path.open("a") as handle:
         handle.write('{"case_id": 3, "corr')  # a kill mid-write
+    log.close()
     resumed = CaseLog(path)
     assert resumed.done == {"1", "2"}
     resumed.append({"case_id": 3, "correct": True})
