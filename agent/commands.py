@@ -265,6 +265,9 @@ def _demo_agent(engine: Engine) -> tuple[Agent | None, str]:
 
 
 def register(app: typer.Typer) -> None:
+    from agent.server.cli import register as register_serve
+
     app.command()(ask)
     app.command()(chat)
     app.command()(demo)
+    register_serve(app)
