@@ -14,6 +14,10 @@ _PREFIX = re.compile(
 # A sentence ends at ". " / "! " / "? " unless the period follows a single capital (initials, "U.S.").
 _SENTENCE_END = re.compile(r"(?<![A-Z])(?<!\b[A-Z]\.[A-Z])[.!?](?=\s|$)")
 _TRIM = " \t\"'`“”‘’.,;:!?*()[]"
+# "The capital of Veltoria is Dramen": a small model often restates the question; the answer is the
+# short complement after the last copula.
+_RESTATED = re.compile(r"^the\s.+\s(?:is|was|are|were)\s+(.+)$", re.IGNORECASE)
+_MAX_COMPLEMENT_WORDS = 6
 
 
 def short_answer(text: str) -> str:
@@ -32,4 +36,7 @@ def short_answer(text: str) -> str:
     match = _SENTENCE_END.search(line)
     if match:
         line = line[: match.start()]
+    restated = _RESTATED.match(line.strip())
+    if restated and len(restated.group(1).split()) <= _MAX_COMPLEMENT_WORDS:
+        line = restated.group(1)
     return line.strip(_TRIM).strip()

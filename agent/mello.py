@@ -48,9 +48,13 @@ class MelloAgent:
         self.memory = memory
         self.max_steps = max_steps
         self.search_k = search_k
-        self.demos = demos or read_prompt("mello.txt")
         self.chain = continuation_chain(
-            chat_model, SYSTEM, [RETRIEVED, "\nQuestion:", "\n\n"], max_tokens, model_kwargs
+            chat_model,
+            SYSTEM,
+            demos or read_prompt("mello.txt"),
+            [RETRIEVED, "\nQuestion:", "\n\n"],
+            max_tokens,
+            model_kwargs,
         )
 
     def top_edit(self, subquestion: str) -> tuple[Fact, float] | None:
@@ -71,7 +75,7 @@ class MelloAgent:
         last_intermediate = ""
         for retrievals in range(self.max_steps + 1):
             t0 = time.perf_counter()
-            output = self.chain.invoke({"demos": self.demos, "question": question, "trace": trace})
+            output = self.chain.invoke({"question": question, "trace": trace})
             timings["generate"] += time.perf_counter() - t0
             calls += 1
             before = trace

@@ -59,13 +59,16 @@ class PokeMQAAgent:
         self.max_steps = max_steps
         self.candidates = candidates
         demos = demos or read_prompt("pokemqa.txt")
-        self.demos_with_entity = demos
-        self.demos_plain = "\n".join(line for line in demos.splitlines() if not line.startswith(ENTITY))
+        plain = "\n".join(line for line in demos.splitlines() if not line.startswith(ENTITY))
         stops = ["\nQuestion:", "\n\n"]
-        self.next_line = continuation_chain(
-            chat_model, SYSTEM, ["Generated answer:", *stops], max_tokens, model_kwargs
-        )
-        self.hop_answer = continuation_chain(chat_model, SYSTEM, ["\n", *stops], max_tokens, model_kwargs)
+        # With a knowledge prompt the demonstrations show one; without, they do not.
+        self.chains = {
+            with_entity: {
+                name: continuation_chain(chat_model, SYSTEM, text, [stop, *stops], max_tokens, model_kwargs)
+                for name, stop in (("next_line", "Generated answer:"), ("hop_answer", "\n"))
+            }
+            for with_entity, text in ((True, demos), (False, plain))
+        }
 
     def edit_candidates(self, subquestion: str) -> list[Fact]:
         hits = self.memory.search(subquestion, k=self.candidates * 2)
@@ -75,7 +78,7 @@ class PokeMQAAgent:
         started = time.perf_counter()
         timings = {"generate": 0.0, "retrieve": 0.0, "detect": 0.0}
         knowledge = knowledge if knowledge is not None else self.kgprompt.get(question)
-        demos = self.demos_with_entity if knowledge else self.demos_plain
+        chains = self.chains[bool(knowledge)]
         steps: list[Step] = []
         if knowledge:
             steps.append(Step("knowledge", knowledge))
@@ -85,21 +88,24 @@ class PokeMQAAgent:
         final: str | None = None
         last_hop = ""
 
-        def generate(chain: Any, prefill: str) -> str:
+        def generate(chain: str, prefill: str) -> str:
             nonlocal calls
             t0 = time.perf_counter()
-            output = chain.invoke({"demos": demos, "question": question, "trace": prefill})
+            output = chains[chain].invoke({"question": question, "trace": prefill})
             timings["generate"] += time.perf_counter() - t0
             calls += 1
             return output
 
-        for _ in range(self.max_steps):
-            line = generate(self.next_line, trace).strip()
+        for hop in range(self.max_steps):
+            # The first line is always a subquestion; later the model chooses another one or the end.
+            opening = "Subquestion:" if hop == 0 else ""
+            line = append_output(opening, generate("next_line", trace + opening))
             if (match := _FINAL.search(line)) is not None:
                 final = short_answer(match.group(1))
                 break
             match = _SUBQUESTION.search(line)
-            subquestion = (match.group(1) if match else line).strip().splitlines()[0] if line else ""
+            text = (match.group(1) if match else line).strip()
+            subquestion = text.splitlines()[0].strip() if text else ""
             if not subquestion:
                 break
             steps.append(Step("subquestion", subquestion))
@@ -122,7 +128,7 @@ class PokeMQAAgent:
                     Step("edit", fact.sentence, {"in_scope": True, "fact_id": fact.id, "answer": fact.object})
                 )
             else:
-                generated = generate(self.hop_answer, trace).strip().splitlines()
+                generated = generate("hop_answer", trace).strip().splitlines()
                 generated_line = generated[0] if generated else ""
                 last_hop = short_answer(generated_line)
                 trace = append_output(trace, generated_line) + "\n"

@@ -1,0 +1,43 @@
+"""The shipped PokeMQA scope detector: small safetensors weights that tell in-scope edits apart."""
+
+from __future__ import annotations
+
+import json
+
+from agent.pokemqa.detector import CONFIG_FILE, WEIGHTS_DIR, WEIGHTS_FILE, ScopeDetector
+
+EMPLOYER = "Mira Solvang is employed by Quorvex Systems."
+CITIZENSHIP = "Mira Solvang is a citizen of Veltoria."
+CAPITAL = "The capital of Veltoria is Dramen."
+
+
+def test_weights_are_small_safetensors_with_config() -> None:
+    weights = WEIGHTS_DIR / WEIGHTS_FILE
+    assert weights.stat().st_size < 1_000_000
+    config = json.loads((WEIGHTS_DIR / CONFIG_FILE).read_text())
+    assert 0.0 < config["threshold"] < 1.0
+    assert config["heldout_metrics"]["test_pairs"]["f1"] > 0.8
+
+
+def test_in_scope_edit_ranks_above_unrelated_ones() -> None:
+    detector = ScopeDetector.load()
+    decision = detector.decide("Which company does Mira Solvang work for?", [CAPITAL, CITIZENSHIP, EMPLOYER])
+    assert decision.chosen == 2
+    probs = decision.in_scope_prob
+    assert probs[2] >= detector.threshold > probs[0]
+    assert probs[2] > probs[1]
+
+
+def test_no_edit_applies_to_an_unrelated_question() -> None:
+    detector = ScopeDetector.load()
+    decision = detector.decide("Who painted the Ostrel Tower mural?", [EMPLOYER, CAPITAL])
+    assert decision.chosen is None
+    assert max(decision.in_scope_prob) < detector.threshold
+
+
+def test_save_and_load_round_trip(tmp_path) -> None:
+    detector = ScopeDetector.load()
+    detector.save(tmp_path)
+    again = ScopeDetector.load(tmp_path)
+    question, edits = "Where does Mira Solvang work?", [EMPLOYER, CAPITAL]
+    assert again.decide(question, edits) == detector.decide(question, edits)
