@@ -1,0 +1,52 @@
+"""The editor-driven evaluations end to end on tiny fixtures (real model and prefixes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agent.cli import app
+from editor.instructed import SHIPPED_PREFIXES
+
+FIXTURES = Path(__file__).parent / "fixtures" / "evals"
+needs_prefixes = pytest.mark.skipif(
+    not (SHIPPED_PREFIXES / "prefixes.safetensors").is_file(), reason="no trained prefixes shipped yet"
+)
+runner = CliRunner()
+
+
+@pytest.mark.slow
+@needs_prefixes
+@pytest.mark.parametrize("mode", ["gold", "retrieval"])
+def test_portability_zsre(tmp_path, mode):
+    out = tmp_path / mode
+    args = ["eval", "portability", "--data", str(FIXTURES / "zsre_portability_tiny.json"), "--mode", mode]
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_cases"] == 2 and summary["n_probes"] == 8  # Rel, Gen, Loc, Por per record
+    exact = summary["metrics"]["exact"]
+    assert set(exact) == {"Rel", "Gen", "Loc", "Por", "Score", "H"}
+    assert all(0.0 <= v <= 1.0 for v in exact.values())
+    assert summary["token_acc_available"]
+    records = [json.loads(line) for line in (out / "cases.jsonl").read_text().splitlines()]
+    rel = next(p for p in records[0]["probes"] if p["metric"] == "Rel")
+    if mode == "gold":
+        assert rel["facts"] == [records[0]["edit"]]
+    assert (out / "report.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+@needs_prefixes
+def test_mquake_gold_facts(tmp_path):
+    args = ["eval", "mquake", "--data", str(FIXTURES / "mquake_tiny.json"), "--gold-facts", "--limit", "1"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["method"] == "instructed+gold" and summary["memory"] == "gold"
+    record = json.loads((tmp_path / "cases.jsonl").read_text().splitlines()[0])
+    assert len(record["facts_given"]) == record["n_hops"] == len(record["hop_predictions"])
+    assert summary["hop_acc"] is not None
