@@ -32,7 +32,7 @@ UrlOption = Annotated[
 
 
 def _fail(message: str) -> typer.Exit:
-    errors.print(message, markup=False, highlight=False)
+    errors.print(message, markup=False, highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 

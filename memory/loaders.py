@@ -345,3 +345,8 @@ def _read_mquake(path: Path, options: LoadOptions, source: str, tick: Progress) 
             background.extend(_mquake_background(path, index, record, templates))
         tick(1)
     return background + edits
+
+
+def demo_facts_path() -> Path:
+    """The bundled demo facts: invented people and works, background knowledge plus a few edits."""
+    return Path(__file__).parent / "data" / "demo_facts.jsonl"
