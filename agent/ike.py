@@ -19,7 +19,7 @@ from langchain_core.prompts import ChatPromptTemplate, HumanMessagePromptTemplat
 
 from agent.answers import short_answer
 from agent.base import Answer, Step
-from agent.runnables import PROMPTS_DIR
+from agent.runnables import BATCH_CONCURRENCY, PROMPTS_DIR
 from memory.facts import Retrieval
 
 QUESTION_TEMPLATE = "New facts:\n{facts}\nQuestion: {question}"
@@ -74,7 +74,7 @@ class IKEAgent:
             {"facts": format_facts([f.fact.sentence for f in fs]), "question": q}
             for q, fs in zip(questions, facts, strict=True)
         ]
-        outputs = self.chain.batch(inputs)
+        outputs = self.chain.batch(inputs, config={"max_concurrency": BATCH_CONCURRENCY})
         generated = time.perf_counter()
         per_question = {
             "retrieve": (retrieved - started) / max(len(questions), 1),

@@ -21,6 +21,8 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
+# Threads that submit at once: enough for one full LocalLLM batch (max_batch_size=16).
+BATCH_CONCURRENCY = 16
 T = TypeVar("T")
 
 
@@ -62,7 +64,9 @@ def continuation_chain(
     return prompt | bound | StrOutputParser()
 
 
-def threaded_map(function: Callable[[str], T], questions: Sequence[str], max_workers: int = 8) -> list[T]:
+def threaded_map(
+    function: Callable[[str], T], questions: Sequence[str], max_workers: int = BATCH_CONCURRENCY
+) -> list[T]:
     if len(questions) <= 1:
         return [function(q) for q in questions]
     with ThreadPoolExecutor(max_workers=min(max_workers, len(questions))) as pool:

@@ -12,7 +12,7 @@ from langchain_core.prompts import ChatPromptTemplate
 
 from agent.answers import short_answer
 from agent.base import Answer, Step
-from agent.runnables import PROMPTS_DIR
+from agent.runnables import BATCH_CONCURRENCY, PROMPTS_DIR
 
 
 class UneditedAgent:
@@ -27,7 +27,8 @@ class UneditedAgent:
 
     def answer_batch(self, questions: list[str]) -> list[Answer]:
         started = time.perf_counter()
-        outputs = self.chain.batch([{"question": q} for q in questions])
+        inputs = [{"question": q} for q in questions]
+        outputs = self.chain.batch(inputs, config={"max_concurrency": BATCH_CONCURRENCY})
         seconds = (time.perf_counter() - started) / max(len(questions), 1)
         return [
             Answer(short_answer(out), [], [Step("generate", out)], {"generate": seconds}, model_calls=1)
