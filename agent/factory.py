@@ -37,7 +37,7 @@ def build_agent(
     editor: Any = None,
     **options: Any,
 ) -> Agent:
-    """`options` go to the method's constructor (e.g. kgprompt=, max_steps= for pokemqa; top_n= for ike).
+    """`options` go to the method's constructor (kgprompt=, max_steps= for pokemqa; top_n= for ike).
 
     `model_spec` among the options picks the base model when no chat model or editor is handed in.
     """
@@ -51,7 +51,7 @@ def build_agent(
             from editor.instructed import InstructEdEditor
 
             editor = InstructEdEditor.load(model_spec=model_spec)
-        return InstructedAgent(memory, editor)
+        return InstructedAgent(memory, editor, **options)
     if chat_model is None:
         chat_model = build_llm(None, None, model_spec)
     if method == "base":
