@@ -25,6 +25,7 @@ from agent.render import facts_table, render_answer, steps_table
 
 if TYPE_CHECKING:
     from memory import Memory
+    from memory.facts import Fact
 
 METHODS = ("instructed", "mello", "pokemqa", "ike", "base")
 HISTORY_FILE = "chat_history"
@@ -113,6 +114,20 @@ class Engine:
         return answer
 
 
+FACT_SYNTAX = "SUBJECT | RELATION | OBJECT [| SENTENCE]"
+
+
+def parse_fact(text: str, source: str) -> Fact | None:
+    """`S | R | O` with an optional sentence form (the model reads sentences); None if malformed."""
+    from memory.facts import Fact
+
+    parts = [part.strip() for part in text.split("|")]
+    if len(parts) not in (3, 4) or not all(parts):
+        return None
+    sentence = parts[3] if len(parts) == 4 else ""
+    return Fact(parts[0], parts[1], parts[2], sentence=sentence, kind="edit", source=source)
+
+
 class Cancelled(Exception):
     """The user pressed Ctrl-C while an answer was being computed."""
 
@@ -145,7 +160,10 @@ def answer_cancellable(engine: Engine, method: str, question: str, console: Cons
 
 HELP = [
     ("QUESTION", "ask a (multi-hop) question; the answer shows the facts it used"),
-    ("/edit S | R | O", "store a fact update now, e.g. /edit Vellmoria | head of state | Queen Ardith"),
+    (
+        "/edit S | R | O [| SENTENCE]",
+        "store a fact update now: /edit Vellmoria | head of state | Queen Ardith",
+    ),
     ("/load FILE", "load facts from a file (any format `hopedit facts load` takes)"),
     ("/facts [QUERY]", "list active facts, or search them"),
     ("/undo", "remove the last edit and restore the fact it replaced"),
@@ -214,19 +232,15 @@ class ChatRepl:
         render_answer(self.console, answer, self.method, trace="none" if self.method == "base" else "short")
 
     def cmd_edit(self, argument: str) -> None:
-        parts = [part.strip() for part in argument.split("|")]
-        if len(parts) != 3 or not all(parts):
-            self.console.print("usage: /edit SUBJECT | RELATION | OBJECT   (three parts separated by |)")
+        fact = parse_fact(argument, source="chat")
+        if fact is None:
+            self.console.print(f"usage: /edit {FACT_SYNTAX}")
             return
-        from memory.facts import Fact
-
-        result = self.engine.memory.add([Fact(*parts, kind="edit", source="chat")])
+        result = self.engine.memory.add([fact])
         if result.added:
             self.console.print(f"[green]stored:[/] {escape(result.added[0].sentence)}")
         else:
-            self.console.print(
-                f"[dim]already known:[/] {escape(parts[0])} | {escape(parts[1])} | {escape(parts[2])}"
-            )
+            self.console.print(f"[dim]already known:[/] {escape(fact.sentence)}")
         for old in result.superseded:
             self.console.print(f"[yellow]superseded:[/] {escape(old.sentence)}")
 
@@ -238,7 +252,8 @@ class ChatRepl:
 
         path = Path(argument).expanduser()
         try:
-            result = self.engine.memory.load_file(path)
+            with self.console.status(f"loading {path.name}…"):
+                result = self.engine.memory.load_file(path)
         except FactFileError as error:
             self.console.print(f"[red]{escape(_file_error_text(error))}[/]\nnothing was written.")
             return

@@ -21,7 +21,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
-from agent.chat import METHODS, Engine, ModelOptions, quiet_model_loading
+from agent.chat import FACT_SYNTAX, METHODS, Engine, ModelOptions, parse_fact, quiet_model_loading
 from agent.render import facts_table
 
 if TYPE_CHECKING:
@@ -79,20 +79,16 @@ def _open_memory(store: Path | None, chroma_url: str | None) -> Memory:
 
 
 def _add_adhoc(memory: Memory, items: Sequence[str]) -> None:
-    """Each item is a fact file, or one fact written `SUBJECT | RELATION | OBJECT`."""
-    from memory.facts import Fact
-
+    """Each item is a fact file, or one fact written `SUBJECT | RELATION | OBJECT [| SENTENCE]`."""
     for item in items:
         path = Path(item).expanduser()
         if path.is_file():
             memory.load_file(path)
             continue
-        parts = [part.strip() for part in item.split("|")]
-        if len(parts) != 3 or not all(parts):
-            raise ValueError(
-                f"--facts {item!r}: neither a file nor a fact written 'SUBJECT | RELATION | OBJECT'"
-            )
-        memory.add([Fact(*parts, kind="edit", source="ask")])
+        fact = parse_fact(item, source="ask")
+        if fact is None:
+            raise ValueError(f"--facts {item!r}: neither a file nor a fact written '{FACT_SYNTAX}'")
+        memory.add([fact])
 
 
 @contextmanager
@@ -115,8 +111,11 @@ def _fact_scores(question: str, answer: Answer) -> dict[str, float]:
     for step in answer.steps:
         records = step.data.get("facts")
         for record in [step.data, *(records if isinstance(records, list) else [])]:
-            if isinstance(record, dict) and "fact_id" in record and record.get("score") is not None:
-                scores.setdefault(record["fact_id"], round(float(record["score"]), 4))
+            if not isinstance(record, dict) or record.get("score") is None:
+                continue
+            fact_id = record.get("fact_id") or record.get("id")  # agents name the key either way
+            if fact_id:
+                scores.setdefault(fact_id, round(float(record["score"]), 4))
     missing = [fact for fact in answer.facts_used if fact.id not in scores]
     if missing:
         from memory.embedder import embed
@@ -133,7 +132,8 @@ def ask(
     facts: Annotated[
         list[str] | None,
         typer.Option(
-            "--facts", help="Extra facts for this question only: a fact file or 'S | R | O'. Repeatable."
+            "--facts",
+            help="Extra facts for this question only: a fact file or 'S | R | O [| SENTENCE]'. Repeatable.",
         ),
     ] = None,
     store: StoreOption = None,

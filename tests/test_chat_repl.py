@@ -47,6 +47,13 @@ def test_commands_errors_and_keys(tmp_path):
     assert "1 added" in out
     out = send(child, "/facts citizen")
     assert "Zorblat Quinn" in out
+    out = send(child, f"/load {good}")
+    assert "0 added" in out and "1 unchanged" in out
+    out = send(
+        child,
+        "/edit Vellmoria | head of state | Queen Ardith | The head of state of Vellmoria is Queen Ardith.",
+    )
+    assert "stored: The head of state of Vellmoria is Queen Ardith." in out
 
     child.sendintr()  # Ctrl-C at the prompt clears the line, the session goes on
     child.expect_exact(PROMPT)
