@@ -8,8 +8,9 @@ a remote server sees `concurrency` cases in flight.
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,18 +227,43 @@ def _open_memory(batch: Sequence[Case], memory: str, tmp: Path) -> Any:
     from memory import Memory
 
     mem = Memory.open(tmp / "store")
-    mem.load_file(
-        write_batch_file(batch, tmp / "batch.json"),
-        format="mquake",
-        kind="edit",
-        with_kg=memory == "edits+kg",
-    )
+    batch_file = write_batch_file(batch, tmp / "batch.json")
+    mem.load_file(batch_file, format="mquake", kind="edit", with_kg=memory == "edits+kg")
     return mem
 
 
-def run_method(
-    cfg: MquakeConfig, method: str, run_dir: Path, on_case: Callable[[], None] | None = None
-) -> dict:
+class _BatchAgents:
+    """One agent per edit batch in flight, built on first use and dropped after the batch's last case,
+    so a thread pool keeps `concurrency` cases in flight even when every case has its own memory."""
+
+    def __init__(self, cfg: MquakeConfig, method: str) -> None:
+        self.cfg = cfg
+        self.method = method
+        self.build_seconds = 0.0
+        self._lock = threading.Lock()
+        self._open: dict[int, tuple[Any, tempfile.TemporaryDirectory, int]] = {}
+
+    def get(self, index: int, batch: Sequence[Case], n_todo: int) -> Any:
+        with self._lock:
+            if index not in self._open:
+                start = time.perf_counter()
+                tmp = tempfile.TemporaryDirectory(prefix="hopedit-eval-")
+                mem = _open_memory(batch, self.cfg.memory, Path(tmp.name))
+                self._open[index] = (self.cfg.resources.agent(self.method, mem), tmp, n_todo)
+                self.build_seconds += time.perf_counter() - start
+            return self._open[index][0]
+
+    def release(self, index: int, n: int = 1) -> None:
+        with self._lock:
+            agent, tmp, left = self._open[index]
+            if left - n > 0:
+                self._open[index] = (agent, tmp, left - n)
+            else:
+                del self._open[index]
+                tmp.cleanup()
+
+
+def run_method(cfg: MquakeConfig, method: str, run_dir: Path) -> dict:
     """Run (or resume) one method into run_dir and return its summary."""
     run_dir.mkdir(parents=True, exist_ok=True)
     cases = load_cases(cfg.data)
@@ -246,43 +272,50 @@ def run_method(
     log = CaseLog(run_dir / "cases.jsonl")
     res = cfg.resources
     wall_start = time.perf_counter()
-    build_seconds = 0.0
+    agents = _BatchAgents(cfg, method)
     with progress_bar(f"{method} ({cfg.memory}, {cfg.edits} edits)", total=len(wanted)) as advance:
         advance(len(wanted & log.done))
 
         def finish(record: dict) -> None:
             log.append(record)
             advance(1)
-            if on_case is not None:
-                on_case()
 
+        todo_ids = wanted - log.done
         if method == GOLD_METHOD:
-            todo = [c for c in cases if str(c["case_id"]) in wanted - log.done]
+            todo = [c for c in cases if str(c["case_id"]) in todo_ids]
             for start in range(0, len(todo), cfg.batch_cases):
                 for record in _gold_cases(res, todo[start : start + cfg.batch_cases]):
                     finish(record)
         else:
-            for batch in edit_batches(cases, cfg.edits, cfg.seed):
-                todo = [c for c in batch if str(c["case_id"]) in wanted - log.done]
-                if not todo:
-                    continue
-                with tempfile.TemporaryDirectory(prefix="hopedit-eval-") as tmp:
-                    t0 = time.perf_counter()
-                    mem = _open_memory(batch, cfg.memory, Path(tmp))
-                    agent = res.agent(method, mem)
-                    build_seconds += time.perf_counter() - t0
-                    if method in ONE_GENERATION:
-                        for start in range(0, len(todo), cfg.batch_cases):
-                            chunk = todo[start : start + cfg.batch_cases]
-                            for record in _one_generation_cases(
-                                method, agent, chunk, res, cfg.memory, cfg.hops
-                            ):
-                                finish(record)
-                    else:
-                        with ThreadPoolExecutor(max_workers=cfg.concurrency) as pool:
-                            futures = [pool.submit(_decomposition_case, agent, c, cfg.memory) for c in todo]
-                            for future in as_completed(futures):
-                                finish(future.result())
+            batches = [
+                (index, batch, [c for c in batch if str(c["case_id"]) in todo_ids])
+                for index, batch in enumerate(edit_batches(cases, cfg.edits, cfg.seed))
+            ]
+            batches = [b for b in batches if b[2]]
+            if method in ONE_GENERATION:
+                for index, batch, todo in batches:
+                    agent = agents.get(index, batch, len(todo))
+                    for start in range(0, len(todo), cfg.batch_cases):
+                        chunk = todo[start : start + cfg.batch_cases]
+                        for record in _one_generation_cases(method, agent, chunk, res, cfg.memory, cfg.hops):
+                            finish(record)
+                    agents.release(index, len(todo))
+            else:
+
+                def one_case(index: int, batch: Sequence[Case], n_todo: int, case: Case) -> dict:
+                    try:
+                        return _decomposition_case(agents.get(index, batch, n_todo), case, cfg.memory)
+                    finally:
+                        agents.release(index)
+
+                with ThreadPoolExecutor(max_workers=cfg.concurrency) as pool:
+                    futures = [
+                        pool.submit(one_case, index, batch, len(todo), case)
+                        for index, batch, todo in batches
+                        for case in todo
+                    ]
+                    for future in as_completed(futures):
+                        finish(future.result())
     log.close()
     records = [r for r in log.records if str(r["case_id"]) in wanted]
     answer_seconds = sum(r["seconds"] for r in records)
@@ -303,7 +336,7 @@ def run_method(
         "seconds": answer_seconds,
         "questions_per_second": (3 * len(records) / answer_seconds) if answer_seconds else None,
         "wall_seconds": time.perf_counter() - wall_start,
-        "memory_build_seconds": build_seconds,
+        "memory_build_seconds": agents.build_seconds,
         "command": cfg.command,
     }
     write_json(run_dir / "summary.json", summary)
