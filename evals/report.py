@@ -158,8 +158,15 @@ def write_report(summaries: Sequence[Mapping], out: Path) -> tuple[Path, Path]:
         values = [[s.get("by_hops", {}).get(k) for k in hop_keys] + [s.get("multihop_acc")] for s in mq]
         groups = [f"{k}-hop" for k in hop_keys] + ["all"]
         _plot(png, [run_label(s) for s in mq], groups, values, "MQuAKE multi-hop accuracy by hop count")
-    else:
+    if po:
         names = [*PORTABILITY_METRICS, "Score", "H"]
         values = [[s["metrics"].get("exact", {}).get(n) for n in names] for s in po]
-        _plot(png, [run_label(s) for s in po], names, values, "Portability (generation exact match)")
+        title = "Portability (generation exact match)"
+        _plot(
+            png if not mq else out / "report_portability.png",
+            [run_label(s) for s in po],
+            names,
+            values,
+            title,
+        )
     return md, png
