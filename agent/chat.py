@@ -316,7 +316,8 @@ class ChatRepl:
         if not self.last_answer.steps:
             self.console.print("the last answer has no trace (the base model answers directly).")
             return
-        self.console.print(steps_table(self.last_answer.steps, full=True))
+        names = {fact.id: fact.sentence for fact in self.engine.memory.facts(active_only=False)}
+        self.console.print(steps_table(self.last_answer.steps, full=True, names=names))
 
     def cmd_help(self, argument: str) -> None:
         table = Table(title="hopedit chat", title_justify="left", show_header=False)

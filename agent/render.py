@@ -6,7 +6,7 @@ answer (what scripts and tests read) is built in exactly one place.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console, Group
@@ -49,8 +49,12 @@ def _one_line(text: str, limit: int) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def steps_table(steps: Sequence[Step], full: bool = False) -> Table:
-    """The agent's trace: a line per step, or every step with its data when `full`."""
+def steps_table(steps: Sequence[Step], full: bool = False, names: Mapping[str, str] | None = None) -> Table:
+    """The agent's trace: a line per step, or every step with its data when `full`.
+
+    `names` maps fact ids to sentences, so a full trace says which fact a step used, not just its id.
+    """
+    names = names or {}
     table = Table(title="trace" if full else "trace (/why for details)", title_justify="left")
     table.add_column("#", justify="right", style="dim")
     table.add_column("step", style="magenta")
@@ -60,40 +64,41 @@ def steps_table(steps: Sequence[Step], full: bool = False) -> Table:
             body = Text(step.text)
             for key, value in step.data.items():
                 body.append(f"\n  {key}: ", style="dim")
-                body.append(_format_value(value))
+                body.append(_format_value(value, names))
             table.add_row(str(index), step.kind, body)
         else:
             table.add_row(str(index), step.kind, _one_line(step.text, SHORT_STEP_CHARS))
     return table
 
 
-def _format_value(value: Any) -> str:
+def _format_value(value: Any, names: Mapping[str, str]) -> str:
     if isinstance(value, float):
         return f"{value:.3f}"
     if isinstance(value, list | tuple):
-        return "; ".join(_format_value(item) for item in value)
+        return "; ".join(_format_value(item, names) for item in value)
     if isinstance(value, dict):
-        return ", ".join(f"{key}={_format_value(item)}" for key, item in value.items())
+        return ", ".join(
+            f"{key}={names[item]!r}"
+            if key in ("fact_id", "id") and item in names
+            else f"{key}={_format_value(item, names)}"
+            for key, item in value.items()
+        )
     return str(value)
 
 
-def answer_panel(answer: Answer, method: str) -> Panel:
-    seconds = sum(answer.timings.values())
-    subtitle = f"{method} · {answer.model_calls} model call(s) · {seconds:.1f} s"
+def answer_panel(answer: Answer) -> Panel:
     text = answer.text.strip() or "(no answer)"
-    return Panel(
-        Text(text, style="bold"),
-        title="answer",
-        title_align="left",
-        subtitle=subtitle,
-        subtitle_align="right",
-        expand=False,
-    )
+    return Panel(Text(text, style="bold"), title="answer", title_align="left", expand=False)
+
+
+def answer_meta(answer: Answer, method: str) -> Text:
+    seconds = answer.timings.get("total", sum(answer.timings.values()))
+    return Text(f"{method} · {answer.model_calls} model call(s) · {seconds:.1f} s", style="dim")
 
 
 def render_answer(console: Console, answer: Answer, method: str, trace: str = "short") -> None:
     """Answer, then the facts it used, then the trace ("short", "full" or "none")."""
-    parts: list[Any] = [answer_panel(answer, method)]
+    parts: list[Any] = [answer_panel(answer), answer_meta(answer, method)]
     if answer.facts_used:
         parts.append(facts_table(answer.facts_used, title="facts used"))
     else:
