@@ -23,9 +23,10 @@ class RetrievalConfig:
     gate_k: int = 5
     dense_k: int = 4  # facts a dense retrieval returns when the hop count is unknown
     max_hops: int = 6  # a chain walk never goes further, whatever the estimate
-    # A hop whose best outgoing fact scores below this is not part of the question's chain.
-    min_relevance: float = 0.25
-    edit_bonus: float = 0.05  # an edit beats a background fact of nearly equal relevance
+    # A hop whose best outgoing fact scores below this is not part of the question's chain. Low on purpose:
+    # question-to-relation similarities are small; 0.05 / 0.1 chosen on MQuAKE-hard-train (training split).
+    min_relevance: float = 0.05
+    edit_bonus: float = 0.1  # an edit beats a background fact of nearly equal relevance
 
 
 class Retriever(Protocol):
@@ -80,11 +81,12 @@ class ChainRetriever:
     """Walks the fact graph from the entity the question starts at, one most-relevant fact per hop.
 
     Multi-hop questions name only their first entity; every later entity is the object of the previous hop,
-    which dense retrieval cannot see (the question never mentions it). Relevance of a candidate fact is the
-    cosine similarity of its sentence to the whole question, read from the cached sentence embeddings, so a
-    query costs one embedding. When the walk ends early (a gap in the memory, as with edits only), the
-    remaining slots are filled with the best dense hits, so the chain never does worse than dense retrieval
-    by much.
+    which dense retrieval cannot see (the question never mentions it). All candidates at a node share their
+    subject and the question cannot name their object, so what tells them apart is the relation: relevance
+    is the cosine similarity of the question to the relation label (embedded once per distinct relation and
+    cached), which on MQuAKE-hard-train (training split) finds whole four-hop chains more often than
+    whole fact sentences do (96% vs 93%). A query costs one embedding. When the walk ends early (a gap in
+    the memory, as with edits only), the remaining slots are filled with the best dense hits.
     """
 
     name = "chain"
@@ -93,9 +95,16 @@ class ChainRetriever:
         self.graph = graph
         self.config = config
         self._dense = DenseRetriever(store, config)
+        self._relations: dict[str, np.ndarray] = {}
+
+    def _relation_vectors(self, relations: list[str]) -> np.ndarray:
+        missing = [relation for relation in dict.fromkeys(relations) if relation not in self._relations]
+        if missing:
+            self._relations.update(zip(missing, embed(missing), strict=True))
+        return np.stack([self._relations[relation] for relation in relations])
 
     def _relevance(self, question_vector: np.ndarray, facts: list[Fact]) -> np.ndarray:
-        vectors = np.stack([self.graph.vectors[fact.id] for fact in facts])
+        vectors = self._relation_vectors([fact.relation for fact in facts])
         bonus = np.array([self.config.edit_bonus if fact.kind == "edit" else 0.0 for fact in facts])
         return vectors @ question_vector + bonus
 
