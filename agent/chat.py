@@ -37,6 +37,7 @@ class ModelOptions:
     """Which models back the methods: the local base model, or a served chat model for the agents."""
 
     model_spec: str | None = None
+    prefixes: Path | None = None  # trained InstructEd prefixes; None: the shipped ones
     llm_url: str | None = None
     llm_model: str | None = None
 
@@ -64,7 +65,7 @@ class Engine:
             if self._editor is None:
                 from editor.instructed import InstructEdEditor
 
-                self._editor = InstructEdEditor.load(self.options.model_spec)
+                self._editor = InstructEdEditor.load(self.options.model_spec, self.options.prefixes)
             return self._editor
 
     def chat_model(self) -> Any:

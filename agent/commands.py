@@ -42,6 +42,10 @@ ChromaOption = Annotated[
     str | None, typer.Option("--chroma-url", help="Chroma server URL (default: embedded).")
 ]
 ModelOption = Annotated[str | None, typer.Option("--model", help="Base model: a GGUF file or HF directory.")]
+PrefixesOption = Annotated[
+    Path | None,
+    typer.Option("--prefixes", help="Directory of trained InstructEd prefixes (default: the shipped ones)."),
+]
 LlmUrlOption = Annotated[
     str | None, typer.Option("--llm-url", help="OpenAI-compatible server driving the decomposition agents.")
 ]
@@ -139,6 +143,7 @@ def ask(
     store: StoreOption = None,
     chroma_url: ChromaOption = None,
     model: ModelOption = None,
+    prefixes: PrefixesOption = None,
     llm_url: LlmUrlOption = None,
     llm_model: LlmModelOption = None,
     as_json: Annotated[
@@ -152,7 +157,7 @@ def ask(
     console = Console(stderr=as_json)
     started = time.perf_counter()
     quiet_model_loading()
-    options = ModelOptions(model_spec=model, llm_url=llm_url, llm_model=llm_model)
+    options = ModelOptions(model_spec=model, prefixes=prefixes, llm_url=llm_url, llm_model=llm_model)
     try:
         memory = _open_memory(store, chroma_url)
         with _scratch_memory(memory, facts) if facts else nullcontext(memory) as active_memory:
@@ -174,6 +179,7 @@ def chat(
     store: StoreOption = None,
     chroma_url: ChromaOption = None,
     model: ModelOption = None,
+    prefixes: PrefixesOption = None,
     llm_url: LlmUrlOption = None,
     llm_model: LlmModelOption = None,
 ) -> None:
@@ -187,7 +193,7 @@ def chat(
         memory = _open_memory(store, chroma_url)
     except (ValueError, FileNotFoundError) as error:
         raise _fail(console, str(error)) from None
-    options = ModelOptions(model_spec=model, llm_url=llm_url, llm_model=llm_model)
+    options = ModelOptions(model_spec=model, prefixes=prefixes, llm_url=llm_url, llm_model=llm_model)
     history = (store or default_store_dir()) / HISTORY_FILE
     run_chat(Engine(memory, options), console, method, history)
 
@@ -196,7 +202,7 @@ def demo_facts_path() -> Path:
     return Path(str(files("memory") / "data" / "demo_facts.jsonl"))
 
 
-def demo(model: ModelOption = None) -> None:
+def demo(model: ModelOption = None, prefixes: PrefixesOption = None) -> None:
     """Load the bundled demo facts into a fresh temporary memory and answer multi-hop questions."""
     from memory import Memory
     from memory.loaders import FactFileError
@@ -214,7 +220,7 @@ def demo(model: ModelOption = None) -> None:
         console.print(
             facts_table(edits, title=f"{len(loaded.added)} demo facts loaded from {path.name}; the edits:")
         )
-        engine = Engine(memory, ModelOptions(model_spec=model))
+        engine = Engine(memory, ModelOptions(model_spec=model, prefixes=prefixes))
         agent, reason = _demo_agent(engine)
         if agent is None:
             console.print(
@@ -232,6 +238,7 @@ def demo(model: ModelOption = None) -> None:
         table.add_column("question", overflow="fold")
         table.add_column("expected", style="green")
         table.add_column("answer (instructed)" if agent else "answer", style="bold")
+        table.add_column("match")
         table.add_column("fact chain used" if agent else "fact chain retrieved", overflow="fold")
         with Progress(
             SpinnerColumn(),
@@ -241,19 +248,27 @@ def demo(model: ModelOption = None) -> None:
             console=console,
             transient=True,
         ) as progress:
+            matched = 0
             for question, expected in progress.track(DEMO_QUESTIONS, description="answering"):
                 if agent is not None:
                     answer = agent.answer(question)
                     text, chain = answer.text, answer.facts_used
+                    hit = expected.lower() in text.lower()
+                    matched += hit
+                    verdict = "[green]yes[/]" if hit else "[red]no[/]"
                 else:
                     text, chain = "(no model)", [scored.fact for scored in memory.retrieve(question).facts]
+                    verdict = "-"
                 table.add_row(
                     question,
                     expected,
                     text,
+                    verdict,
                     "\n".join(f"{i}. {fact.sentence}" for i, fact in enumerate(chain, 1)),
                 )
         console.print(table)
+        if agent is not None:
+            console.print(f"{matched} of {len(DEMO_QUESTIONS)} answers contain the answer the edits imply.")
 
 
 def _demo_agent(engine: Engine) -> tuple[Agent | None, str]:
