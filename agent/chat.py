@@ -363,8 +363,7 @@ def run_chat(engine: Engine, console: Console, method: str, history_path: Path) 
     read = make_reader(history_path)
     count = len(engine.memory.facts(active_only=True))
     console.print(
-        f"[bold]hopedit chat[/] · method [bold]{method}[/] · {count} active fact(s) · "
-        "/help for commands, /quit to leave"
+        f"[bold]hopedit chat[/] · method [bold]{method}[/] · {count} active fact(s) · /help lists commands"
     )
     while True:
         try:
