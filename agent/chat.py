@@ -106,11 +106,13 @@ class Engine:
             return self._agents[method]
 
     def answer(self, method: str, question: str) -> Answer:
+        """The agent's answer; its timings gain "load" on the turn that built the agent (and models)."""
+        first_use = method not in self._agents
         started = time.perf_counter()
         agent = self.agent(method)
         loaded = time.perf_counter()
         answer = agent.answer(question)
-        if loaded - started > 0.01:
+        if first_use:
             answer.timings.setdefault("load", loaded - started)
         return answer
 
