@@ -26,7 +26,7 @@ SYSTEM = (
     "whether it contradicts your generated answer and give the intermediate answer."
 )
 RETRIEVED = "Retrieved fact:"
-FINAL = "Final answer:"
+CHECK_OPENING = "Retrieved fact"
 _LINE = re.compile(r"^(Subquestion|Generated answer|Final answer):\s*(.*)$", re.MULTILINE)
 _CHECK = re.compile(r"^Retrieved fact (does not contradict|contradicts).*?answer is:\s*(.*)$", re.MULTILINE)
 
@@ -111,7 +111,8 @@ class MelloAgent:
                 used.setdefault(fact.id, fact)
                 data = {"query": subquestion, "fact_id": fact.id, "score": score}
                 steps.append(Step("retrieve", sentence, data))
-            trace = trace.rstrip("\n") + f"\n{RETRIEVED} {sentence}\n"
+            # The next line is always the check; opening it keeps a small model from repeating the fact.
+            trace = trace.rstrip("\n") + f"\n{RETRIEVED} {sentence}\n{CHECK_OPENING}"
         text = final if final is not None else last_intermediate
         source = "final answer" if final is not None else "last intermediate answer"
         steps.append(Step("final", text, {"from": source}))

@@ -78,4 +78,5 @@ def append_output(trace: str, output: str) -> str:
     output = output.strip()
     if not output:
         return trace
-    return trace + (" " if trace.endswith(":") else "") + output
+    joined = not trace or trace[-1].isspace() or output[0] in ",.;:!?"
+    return trace + ("" if joined else " ") + output
