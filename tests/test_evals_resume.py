@@ -20,7 +20,7 @@ HOPEDIT = str(Path(sys.executable).parent / "hopedit")
 def _command(out: Path) -> list[str]:
     return [
         HOPEDIT, "eval", "mquake", "--data", str(FIXTURE), "--method", "base", "--edits", "1",
-        "--limit", "3", "--seed", "0", "--batch-cases", "1", "--out", str(out),
+        "--limit", "3", "--seed", "0", "--batch-cases", "1", "--no-hops", "--out", str(out),
     ]  # fmt: skip
 
 
