@@ -67,7 +67,7 @@ def _trace(answer: Any) -> list[dict]:
 def _intermediates(answer: Any) -> list[str]:
     """Answers a decomposition agent recorded on its steps (data['answer']), then its final answer."""
     found = [str(s.data["answer"]) for s in answer.steps if s.data.get("answer")]
-    return [*found, answer.text] if found else []
+    return [*found, answer.text]
 
 
 def case_record(
@@ -89,8 +89,12 @@ def case_record(
         hop_predictions = [_short(t) for t in hop_texts]
         chain_ok: bool | None = metrics.hops_correct(hop_predictions, hops)
     else:
+        # A decomposition agent that recorded no intermediate answer did not get the chain right; a
+        # method with neither hop questions nor a trace has no hop-wise accuracy.
         hop_predictions = list(intermediates or [])
-        chain_ok = metrics.intermediate_answers_cover(hop_predictions, hops) if hop_predictions else None
+        chain_ok = (
+            None if intermediates is None else metrics.intermediate_answers_cover(hop_predictions, hops)
+        )
     used_pairs = [(f.subject, f.object) for f in facts_used]
     return {
         "case_id": case["case_id"],
