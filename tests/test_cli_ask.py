@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
+import time
+import urllib.request
 
 import pytest
 from helpers_chat import CHAT_METHOD, EDITOR_READY, HOPEDIT, chat_env
@@ -72,3 +75,43 @@ def test_every_method_answers_with_an_inspectable_trace(tmp_path, method):
     if method != "base":
         assert payload["steps"], f"{method} left no trace"
         assert all({"kind", "text", "data"} <= set(step) for step in payload["steps"])
+
+
+@pytest.fixture
+def served_model(tmp_path):
+    """hopedit's own OpenAI-compatible server on a free loopback port, as a --llm-url target."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [str(HOPEDIT), "serve", "--port", str(port), "--store", str(tmp_path / "server-store")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=chat_env(),
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=5).close()
+                break
+            except OSError:
+                assert server.poll() is None, "the server exited before it was healthy"
+                assert time.monotonic() < deadline, "the server did not become healthy"
+                time.sleep(1)
+        yield f"{url}/v1"
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_llm_url_drives_the_agent_through_a_served_model(tmp_path, served_model):
+    """Greedy decoding on the same weights: the served model must give the in-process answer."""
+    facts = [arg for fact in CHAIN for arg in ("--facts", fact)]
+    served = _ask_json(tmp_path / "store", *facts, "--llm-url", served_model, method="ike")
+    local = _ask_json(tmp_path / "store", *facts, method="ike")
+    assert served["answer"] == local["answer"]
+    assert [step["kind"] for step in served["steps"]] == [step["kind"] for step in local["steps"]]
