@@ -73,6 +73,7 @@ class MelloAgent:
         calls = 0
         final: str | None = None
         last_intermediate = ""
+        last_generated = ""  # the model's own answer to the latest subquestion
         for retrievals in range(self.max_steps + 1):
             t0 = time.perf_counter()
             output = self.chain.invoke({"question": question, "trace": trace})
@@ -98,6 +99,7 @@ class MelloAgent:
             if not subquestion or retrievals == self.max_steps:
                 break
             generated = lines.get("Generated answer", "")
+            last_generated = short_answer(generated)
             steps.append(Step("subquestion", subquestion, {"generated_answer": generated}))
             t0 = time.perf_counter()
             hit = self.top_edit(subquestion)
@@ -111,10 +113,19 @@ class MelloAgent:
                 used.setdefault(fact.id, fact)
                 data = {"query": subquestion, "fact_id": fact.id, "score": score}
                 steps.append(Step("retrieve", sentence, data))
-            # The next line is always the check; opening it keeps a small model from repeating the fact.
+            # The next line is always the check line; opening it steers the model there.
             trace = trace.rstrip("\n") + f"\n{RETRIEVED} {sentence}\n{CHECK_OPENING}"
-        text = final if final is not None else last_intermediate
-        source = "final answer" if final is not None else "last intermediate answer"
+        # A small model sometimes breaks the format (no check line, no final answer): fall back to the
+        # latest intermediate answer, else to its own answer to the latest subquestion.
+        text, source = next(
+            (value, name)
+            for value, name in (
+                (final, "final answer"),
+                (last_intermediate or None, "last intermediate answer"),
+                (last_generated, "generated answer to the last subquestion (no check line)"),
+            )
+            if value is not None
+        )
         steps.append(Step("final", text, {"from": source}))
         timings["total"] = time.perf_counter() - started
         return Answer(text, list(used.values()), steps, timings, model_calls=calls)
