@@ -8,6 +8,7 @@ synthetic facts and times queries at each requested size.
 from __future__ import annotations
 
 import json
+import os
 import random
 import resource
 import shutil
@@ -168,9 +169,67 @@ def run_bench(cfg: BenchConfig) -> dict:
     usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     result["peak_rss_mib"] = usage / 1024
     result["latency_unit"] = "seconds per question"
+    result["load_average"] = list(os.getloadavg())  # timings on a shared CPU need this context
     cfg.out.mkdir(parents=True, exist_ok=True)
     write_json(cfg.out / "bench.json", result)
+    write_bench_report(result, cfg.out)
     return result
+
+
+def write_bench_report(result: dict, out: Path) -> None:
+    """bench.md (tables + command) and bench.png (throughput per method, query latency per memory size)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = ["| method | batched q/s | single q/s | p50 s | p95 s | model calls/q |", "|" + " --- |" * 6]
+    rows += [
+        f"| {m['method']} | {m['batched_qps']:.2f} | {m['single_qps']:.2f} | {m['latency_p50']:.2f} "
+        f"| {m['latency_p95']:.2f} | {m['model_calls_per_question']:.1f} |"
+        for m in result["methods"]
+    ]
+    rows += [
+        "",
+        "| facts | ingest facts/s | search p50 ms | search p95 ms | retrieve p50 ms |",
+        "|" + " --- |" * 5,
+    ]
+    rows += [
+        f"| {r['facts']} | {r['ingest_facts_per_second']:.0f} | {r['search_p50_ms']:.1f} "
+        f"| {r['search_p95_ms']:.1f} | {r['retrieve_p50_ms']:.1f} |"
+        for r in result.get("memory_scaling", [])
+    ]
+    cold = result.get("cold_start")
+    rows += [
+        "",
+        f"cold start (`hopedit ask`, base): {cold['seconds']:.1f} s" if cold else "cold start: not measured",
+        f"peak RSS: {result['peak_rss_mib']:.0f} MiB; load average: {result.get('load_average')}",
+        "",
+        f"Command: `{result['command']}`",
+    ]
+    (out / "bench.md").write_text("# hopedit bench\n\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    names = [m["method"] for m in result["methods"]]
+    xs = range(len(names))
+    left.bar([x - 0.2 for x in xs], [m["batched_qps"] for m in result["methods"]], 0.4, label="batched")
+    left.bar([x + 0.2 for x in xs], [m["single_qps"] for m in result["methods"]], 0.4, label="one at a time")
+    left.set_xticks(list(xs), names)
+    left.set_ylabel("questions / s")
+    left.set_title("Throughput per method")
+    left.legend()
+    scaling = result.get("memory_scaling", [])
+    if scaling:
+        facts = [r["facts"] for r in scaling]
+        right.plot(facts, [r["search_p50_ms"] for r in scaling], "o-", label="search p50")
+        right.plot(facts, [r["retrieve_p50_ms"] for r in scaling], "s-", label="retrieve p50")
+        right.set_xscale("log")
+        right.set_xlabel("facts in memory")
+        right.set_ylabel("ms")
+        right.set_title("Query latency")
+        right.legend()
+    fig.tight_layout()
+    fig.savefig(out / "bench.png", dpi=110)
+    plt.close(fig)
 
 
 def print_bench(result: dict) -> None:
