@@ -62,7 +62,7 @@ def steps_table(steps: Sequence[Step], full: bool = False, names: Mapping[str, s
     for index, step in enumerate(steps, start=1):
         if full:
             body = Text(step.text)
-            for key, value in step.data.items():
+            for key, value in _named(step.data, names).items():
                 body.append(f"\n  {key}: ", style="dim")
                 body.append(_format_value(value, names))
             table.add_row(str(index), step.kind, body)
@@ -75,15 +75,24 @@ def _format_value(value: Any, names: Mapping[str, str]) -> str:
     if isinstance(value, float):
         return f"{value:.3f}"
     if isinstance(value, list | tuple):
+        if value and all(isinstance(item, dict) for item in value):  # e.g. retrieved facts: one per line
+            return "".join(f"\n    - {_format_value(item, names)}" for item in value)
         return "; ".join(_format_value(item, names) for item in value)
     if isinstance(value, dict):
-        return ", ".join(
-            f"{key}={names[item]!r}"
-            if key in ("fact_id", "id") and item in names
-            else f"{key}={_format_value(item, names)}"
-            for key, item in value.items()
-        )
+        return ", ".join(f"{key}={_format_value(item, names)}" for key, item in _named(value, names).items())
     return str(value)
+
+
+def _named(record: dict[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
+    """A trace record with its fact id replaced by the fact's sentence, when the sentence is known."""
+    id_key = next((key for key in ("fact_id", "id") if key in record), None)
+    if id_key is None:
+        return record
+    sentence = record.get("sentence") or names.get(record[id_key])
+    if not sentence:
+        return record
+    rest = {key: item for key, item in record.items() if key not in (id_key, "sentence")}
+    return {"fact": sentence, **rest}
 
 
 def answer_panel(answer: Answer) -> Panel:
