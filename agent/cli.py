@@ -9,12 +9,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-import typer  # noqa: E402
+import typer
 
-from agent.commands import register as register_agent_commands  # noqa: E402
-from editor.cli import register as register_editor_commands  # noqa: E402
-from evals.cli import register as register_eval_commands  # noqa: E402
-from memory.cli import register as register_memory_commands  # noqa: E402
+from agent.commands import register as register_agent_commands
+from editor.cli import register as register_editor_commands
+from evals.cli import register as register_eval_commands
+from memory.cli import register as register_memory_commands
 
 app = typer.Typer(
     help="Multi-hop question answering over a memory of edited facts (InstructEd).",

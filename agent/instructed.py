@@ -1,0 +1,99 @@
+"""The InstructEd pipeline: retrieve the fact chain, answer in one generation of the prefix-edited model.
+
+When the relevance gate finds nothing relevant in the memory, the question goes to the unedited
+model, so a memory full of unrelated edits cannot disturb answers it has no bearing on.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from agent.answers import short_answer
+from agent.base import Answer, Step
+from editor.instructed import InstructEdEditor
+from memory.facts import Retrieval
+
+
+class InstructedAgent:
+    name = "instructed"
+
+    def __init__(
+        self,
+        memory: Any,
+        editor: InstructEdEditor,
+        *,
+        strategy: str = "chain",
+        n_hops: int | None = None,
+        reweight: bool = True,
+        max_new_tokens: int = 24,
+    ) -> None:
+        self.memory = memory
+        self.editor = editor
+        self.strategy = strategy
+        self.n_hops = n_hops
+        self.reweight = reweight
+        self.max_new_tokens = max_new_tokens
+
+    def answer(self, question: str) -> Answer:
+        return self.answer_batch([question])[0]
+
+    def answer_batch(self, questions: list[str]) -> list[Answer]:
+        started = time.perf_counter()
+        retrievals: list[Retrieval] = [self.memory.retrieve(q, self.n_hops, self.strategy) for q in questions]
+        retrieve_seconds = (time.perf_counter() - started) / max(len(questions), 1)
+        edited = [i for i, r in enumerate(retrievals) if not r.gated and r.facts]
+        unedited = [i for i in range(len(questions)) if i not in set(edited)]
+        texts: dict[int, str] = {}
+        started = time.perf_counter()
+        if edited:
+            generations = self.editor.answer(
+                [questions[i] for i in edited],
+                [retrievals[i].sentences for i in edited],
+                reweight=self.reweight,
+                max_new_tokens=self.max_new_tokens,
+            )
+            texts.update(zip(edited, (g.text for g in generations), strict=True))
+        if unedited:
+            generations = self.editor.answer(
+                [questions[i] for i in unedited],
+                [[] for _ in unedited],
+                use_prefixes=False,
+                max_new_tokens=self.max_new_tokens,
+            )
+            texts.update(zip(unedited, (g.text for g in generations), strict=True))
+        generate_seconds = (time.perf_counter() - started) / max(len(questions), 1)
+        return [
+            self._answer(retrievals[i], texts[i], i in edited, retrieve_seconds, generate_seconds)
+            for i in range(len(questions))
+        ]
+
+    def _answer(
+        self, retrieval: Retrieval, text: str, edited: bool, retrieve_s: float, generate_s: float
+    ) -> Answer:
+        facts = [scored.fact for scored in retrieval.facts] if edited else []
+        retrieved = Step(
+            "retrieve",
+            f"{len(retrieval.facts)} fact(s) by {self.strategy} retrieval",
+            {
+                "facts": [
+                    {"sentence": s.fact.sentence, "id": s.fact.id, "score": s.score} for s in retrieval.facts
+                ],
+                "top_scores": retrieval.top_scores,
+            },
+        )
+        gate = Step(
+            "gate",
+            "relevant: answer with the facts as instructions"
+            if edited
+            else "nothing relevant: unedited model",
+            {"gated": retrieval.gated},
+        )
+        generated = Step("generate", text, {"prefixes": edited, "reweight": self.reweight and edited})
+        return Answer(
+            text=short_answer(text),
+            facts_used=facts,
+            steps=[retrieved, gate, generated],
+            timings={"retrieve": retrieve_s, "generate": generate_s},
+            model_calls=1,
+        )

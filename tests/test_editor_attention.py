@@ -1,0 +1,128 @@
+"""The InstructEd attention on a tiny llama: equivalence, gradients, re-weighting, save/load."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from editor.instructed import InstructEdConfig, InstructEdModel
+from editor.prompting import encode
+from helpers_editor import tiny_llama_dir, tiny_loaded
+
+QUESTIONS = ["Who is the head of state of the country Ellie Kemper is a citizen of?", "What is 2+2?"]
+FACTS = [["Ellie Kemper is a citizen of Croatia.", "The head of state of Croatia is Zoran Milanovic."], []]
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    return tiny_llama_dir(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture()
+def loaded(tiny_dir):
+    return tiny_loaded(tiny_dir)
+
+
+def _batch(loaded):
+    return encode(loaded.tokenizer, QUESTIONS, FACTS)
+
+
+def _edited_inputs(batch, relevance=None):
+    inputs = {
+        "input_ids": batch.input_ids,
+        "attention_mask": batch.attention_mask,
+        "use_prefixes": True,
+        "instruction_mask": batch.instruction_mask,
+    }
+    if relevance is not None:
+        inputs["relevance"] = relevance
+    return inputs
+
+
+def test_band_scales_the_papers_layers_to_model_depth():
+    assert InstructEdConfig().band(32) == list(range(10, 21))
+    assert InstructEdConfig().band(30) == list(range(9, 20))
+    assert InstructEdConfig(layers=[1, 2]).band(4) == [1, 2]
+    with pytest.raises(ValueError, match="outside"):
+        InstructEdConfig(layers=[7]).band(4)
+
+
+def test_instruction_mask_covers_exactly_the_fact_tokens(loaded):
+    batch = _batch(loaded)
+    fact_text = loaded.tokenizer.decode(batch.input_ids[0][batch.instruction_mask[0]])
+    assert fact_text.strip() == " ".join(FACTS[0])
+    assert not batch.instruction_mask[1].any()
+
+
+def test_without_prefixes_the_model_is_bit_for_bit_the_base(loaded):
+    batch = _batch(loaded)
+    with torch.no_grad():
+        reference = loaded.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+        InstructEdModel(loaded.model, InstructEdConfig(layers=[1, 2]))
+        plain = loaded.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+        edited = loaded.model(**_edited_inputs(batch)).logits
+    assert torch.equal(reference, plain)
+    assert not torch.allclose(reference, edited)
+
+
+def test_only_prefix_parameters_receive_gradients(loaded):
+    model = InstructEdModel(loaded.model, InstructEdConfig(layers=[1, 2], prefix_attention="zero_gate"))
+    batch = _batch(loaded)
+    model.base(**_edited_inputs(batch, torch.tensor([0.6, 1.0]))).logits.sum().backward()
+    trainable = {id(p) for p in model.trainable_parameters()}
+    assert len(trainable) == 4  # prefix + gate in each of the two band layers
+    for parameter in model.base.parameters():
+        if id(parameter) in trainable:
+            assert parameter.grad is not None and parameter.grad.abs().sum() > 0
+        else:
+            assert parameter.grad is None
+
+
+def test_zero_gate_starts_as_the_base_model(loaded):
+    batch = _batch(loaded)
+    with torch.no_grad():
+        reference = loaded.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+        InstructEdModel(loaded.model, InstructEdConfig(layers=[1, 2], prefix_attention="zero_gate"))
+        gated = loaded.model(**_edited_inputs(batch)).logits
+    torch.testing.assert_close(gated, reference, atol=1e-4, rtol=1e-4)
+
+
+def test_relevance_one_changes_nothing_and_low_relevance_mutes_the_instruction(loaded):
+    InstructEdModel(loaded.model, InstructEdConfig(layers=[0, 1, 2, 3]))
+    batch = _batch(loaded)
+    with torch.no_grad():
+        plain = loaded.model(**_edited_inputs(batch)).logits
+        full = loaded.model(**_edited_inputs(batch, torch.tensor([1.0, 1.0]))).logits
+        muted = loaded.model(**_edited_inputs(batch, torch.tensor([0.05, 1.0]))).logits
+    torch.testing.assert_close(full, plain)
+    assert not torch.allclose(muted[0], plain[0], atol=1e-4)
+    # the second row has no instruction: its relevance has nothing to mute besides the prefix
+    # (same r = 1 in both runs), so it is unchanged
+    torch.testing.assert_close(muted[1], plain[1])
+
+
+def test_save_and_load_round_trip(loaded, tiny_dir, tmp_path):
+    model = InstructEdModel(
+        loaded.model, InstructEdConfig(layers=[1, 2], base_weights_hash=loaded.weights_hash)
+    )
+    with torch.no_grad():
+        for state in model.states.values():
+            state.prefix.normal_()
+    model.save(tmp_path / "prefixes", meta={"note": "test"})
+    batch = _batch(loaded)
+    with torch.no_grad():
+        before = loaded.model(**_edited_inputs(batch)).logits
+    fresh = tiny_loaded(tiny_dir)
+    restored = InstructEdModel.from_pretrained(fresh.model, tmp_path / "prefixes", fresh.weights_hash)
+    assert restored.layer_ids == [1, 2]
+    with torch.no_grad():
+        after = fresh.model(**_edited_inputs(batch)).logits
+    assert torch.equal(before, after)
+    assert (tmp_path / "prefixes" / "prefixes.safetensors").stat().st_size < 1_000_000
+
+
+def test_loading_prefixes_for_other_base_weights_is_refused(loaded, tmp_path):
+    model = InstructEdModel(loaded.model, InstructEdConfig(layers=[1], base_weights_hash="someone-else"))
+    model.save(tmp_path / "prefixes")
+    with pytest.raises(ValueError, match="trained on base weights"):
+        InstructEdModel.from_pretrained(loaded.model, tmp_path / "prefixes", loaded.weights_hash)

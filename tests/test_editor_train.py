@@ -1,0 +1,130 @@
+"""Training: the data builder, loss on target tokens, smoke training that lowers the loss, resume."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+
+from editor.instructed import InstructEdConfig, InstructEdEditor, InstructEdModel
+from editor.llm import LocalLLM
+from editor.train.config import DataMix, TrainConfig
+from editor.train.data import DataBuilder, TrainExample
+from editor.train.trainer import target_loss
+from helpers_editor import tiny_llama_dir, tiny_loaded
+
+FIXTURE_DATA = Path(__file__).parent / "fixtures" / "train_data"
+HOPEDIT = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "hopedit"
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    return tiny_llama_dir(tmp_path_factory.mktemp("tiny"))
+
+
+def test_builder_is_seeded_and_covers_every_kind():
+    mix = DataMix(
+        mquake_multihop=6, mquake_singlehop=6, pokemqa=6, counterfact=6, zsre=6, locality=4, no_instruction=2
+    )
+    first = DataBuilder(FIXTURE_DATA, mix, seed=3, task_instructions=False, holdout=[]).build()
+    second = DataBuilder(FIXTURE_DATA, mix, seed=3, task_instructions=False, holdout=[]).build()
+    assert [e.to_dict() for e in first] == [e.to_dict() for e in second]
+    kinds = {e.kind for e in first}
+    assert {"multihop", "singlehop", "rel", "gen", "por", "locality", "no_instruction"} <= kinds
+    assert all(e.target is None for e in first if e.kind in ("locality", "no_instruction"))
+    assert all(not e.facts for e in first if e.kind == "no_instruction")
+
+
+def test_holding_out_a_source_and_task_instructions():
+    mix = DataMix(
+        mquake_multihop=2, mquake_singlehop=2, pokemqa=2, counterfact=2, zsre=2, locality=2, no_instruction=0
+    )
+    examples = DataBuilder(FIXTURE_DATA, mix, seed=0, task_instructions=True, holdout=["zsre"]).build()
+    assert "zsre" not in {e.source for e in examples}
+    assert all(e.facts[0].startswith("Task:") for e in examples if e.facts)
+    with pytest.raises(ValueError, match="unknown held-out"):
+        DataBuilder(FIXTURE_DATA, mix, seed=0, task_instructions=False, holdout=["nope"])
+
+
+def test_loss_falls_when_only_prefixes_are_trained(tiny_dir):
+    loaded = tiny_loaded(tiny_dir)
+    torch.manual_seed(0)
+    model = InstructEdModel(loaded.model, InstructEdConfig(layers=[1, 2]))
+    examples = [
+        TrainExample(
+            ["Zorblat Quinn is a citizen of Vellmoria."],
+            "Where is Zorblat Quinn a citizen?",
+            "Vellmoria",
+            "t",
+            "rel",
+        ),
+        TrainExample([], "What is 2+2?", "4", "t", "no_instruction"),
+    ]
+    frozen = {name: p.clone() for name, p in loaded.model.named_parameters() if "instructed" not in name}
+    optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=5e-2)
+    losses = []
+    for _ in range(15):
+        loss = target_loss(model, loaded.tokenizer, examples, reweight=True)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] - 0.5
+    for name, parameter in loaded.model.named_parameters():
+        if name in frozen:
+            assert torch.equal(parameter, frozen[name]), name
+
+
+def test_editor_without_prefixes_matches_the_base_models_greedy_answer(tiny_dir):
+    loaded = tiny_loaded(tiny_dir)
+    editor = InstructEdEditor(InstructEdModel(loaded.model, InstructEdConfig(layers=[1])), LocalLLM(loaded))
+    from editor.prompting import render_prompt
+
+    question = "Who wrote Hamlet?"
+    via_editor = editor.answer([question], [[]], use_prefixes=False, max_new_tokens=8)[0].text
+    prompt, _ = render_prompt(loaded.tokenizer, [], question)
+    via_llm = editor.llm.generate_text([prompt], max_new_tokens=8)[0].text
+    assert via_editor == via_llm
+
+
+def test_smoke_training_run_writes_prefixes_and_resumes(tiny_dir, tmp_path):
+    out = tmp_path / "run"
+    command = [
+        str(HOPEDIT),
+        "train",
+        "--smoke",
+        "--model",
+        str(tiny_dir),
+        "--data-dir",
+        str(FIXTURE_DATA),
+        "--out",
+        str(out),
+    ]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    assert (out / "prefixes" / "prefixes.safetensors").is_file()
+    assert (out / "loss.png").stat().st_size > 0
+    state = json.loads((out / "checkpoint" / "trainer_state.json").read_text())
+    assert state["step"] == 8 and len(state["log"]) == 8
+    again = subprocess.run([*command, "--steps", "10"], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    state = json.loads((out / "checkpoint" / "trainer_state.json").read_text())
+    assert [e["step"] for e in state["log"]] == list(range(1, 11))  # resumed at 8, not restarted
+    meta = json.loads((out / "prefixes" / "meta.json").read_text())
+    assert set(meta["train_files"]) == {
+        "mquake/MQuAKE-hard-train.json",
+        "pokemqa/cls-filtered.json",
+        "portability/counterfact_portability_train.json",
+        "portability/zsre_portability_train.json",
+    }
+
+
+def test_train_rejects_a_missing_data_dir(tmp_path):
+    result = subprocess.run(
+        [str(HOPEDIT), "train", "--data-dir", str(tmp_path)], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "lacks training files" in result.stderr
