@@ -24,7 +24,9 @@ from memory.store import ChromaFactStore, FactStore
 
 # Called as (stage, done, total) while a large write embeds and stores its facts.
 WriteProgress = Callable[[str, int, int], None]
-_EMBED_CHUNK = 256
+# Large embedding batches: on CPU, batch 256 costs about half the CPU time of batch 64 for short sentences.
+_EMBED_CHUNK = 512
+_EMBED_BATCH = 256
 
 
 def default_store_dir() -> Path:
@@ -155,7 +157,11 @@ class Memory:
         if new:
             parts = []
             for start in range(0, len(new), _EMBED_CHUNK):
-                parts.append(embed([fact.sentence for fact in new[start : start + _EMBED_CHUNK]]))
+                parts.append(
+                    embed(
+                        [fact.sentence for fact in new[start : start + _EMBED_CHUNK]], batch_size=_EMBED_BATCH
+                    )
+                )
                 report("embedding", min(start + _EMBED_CHUNK, len(new)), len(new))
             vectors = np.concatenate(parts)
         chunk = max(1, min(self.store.max_batch_size(), 1000))
