@@ -66,11 +66,11 @@ def test_without_prefixes_the_model_is_bit_for_bit_the_base(loaded):
 
 
 def test_only_prefix_parameters_receive_gradients(loaded):
-    model = InstructEdModel(loaded.model, InstructEdConfig(layers=[1, 2], prefix_attention="zero_gate"))
+    model = InstructEdModel(loaded.model, InstructEdConfig(layers=[1, 2]))
     batch = _batch(loaded)
     model.base(**_edited_inputs(batch, torch.tensor([0.6, 1.0]))).logits.sum().backward()
     trainable = {id(p) for p in model.trainable_parameters()}
-    assert len(trainable) == 4  # prefix + gate in each of the two band layers
+    assert len(trainable) == 2  # one prefix in each of the two band layers
     for parameter in model.base.parameters():
         if id(parameter) in trainable:
             assert parameter.grad is not None and parameter.grad.abs().sum() > 0
@@ -84,7 +84,8 @@ def test_zero_gate_starts_as_the_base_model(loaded):
         reference = loaded.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
         InstructEdModel(loaded.model, InstructEdConfig(layers=[1, 2], prefix_attention="zero_gate"))
         gated = loaded.model(**_edited_inputs(batch)).logits
-    torch.testing.assert_close(gated, reference, atol=1e-4, rtol=1e-4)
+    real = batch.attention_mask.bool()  # left-padding rows attend to nothing; their values are arbitrary
+    torch.testing.assert_close(gated[real], reference[real], atol=1e-4, rtol=1e-4)
 
 
 def test_relevance_one_changes_nothing_and_low_relevance_mutes_the_instruction(loaded):
