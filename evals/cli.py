@@ -83,6 +83,12 @@ def eval_mquake(
     gold_facts: Annotated[
         bool, typer.Option("--gold-facts", help="Editor benchmark: gold chain facts as instructions.")
     ] = False,
+    no_prefixes: Annotated[
+        bool, typer.Option("--no-prefixes", help="With --gold-facts: the base model on the same prompts.")
+    ] = False,
+    no_reweight: Annotated[
+        bool, typer.Option("--no-reweight", help="With --gold-facts: prefixes without re-weighting.")
+    ] = False,
     llm_url: Annotated[str | None, typer.Option("--llm-url", help="OpenAI-compatible server.")] = None,
     llm_model: Annotated[str | None, typer.Option("--llm-model", help="Model name on --llm-url.")] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", help="Decomposition cases in flight.")] = 4,
@@ -117,6 +123,8 @@ def eval_mquake(
         concurrency=concurrency,
         batch_cases=batch_cases,
         gold_facts=gold_facts,
+        use_prefixes=not no_prefixes,
+        reweight=not no_reweight,
         hops=hops,
         command=_command_line(),
         resources=_resources(model, llm_url, llm_model, kgprompt),

@@ -49,6 +49,8 @@ class MquakeConfig:
     concurrency: int = 4
     batch_cases: int = 8
     gold_facts: bool = False
+    use_prefixes: bool = True  # gold-facts ablations: the same prompt on the base model
+    reweight: bool = True
     hops: bool = True  # ask the chain's single-hop questions (one-generation methods) for hop-wise accuracy
     command: str = ""
     resources: Resources = field(default_factory=Resources)
@@ -196,19 +198,22 @@ def _decomposition_case(agent: Any, case: Case, memory: str) -> dict:
     )
 
 
-def _gold_cases(res: Resources, cases: Sequence[Case]):
+def _gold_cases(res: Resources, cases: Sequence[Case], use_prefixes: bool, reweight: bool):
     """The editor benchmark: the gold chain facts are the instructions, no retrieval at all."""
     editor = res.editor()
     facts = [gold_chain_facts(c) for c in cases]
     questions = [q for c in cases for q in c["questions"]]
     start = time.perf_counter()
-    outputs = [g.text for g in editor.answer(questions, [f for f in facts for _ in range(3)])]
+    switches = {"use_prefixes": use_prefixes, "reweight": reweight}
+    outputs = [g.text for g in editor.answer(questions, [f for f in facts for _ in range(3)], **switches)]
     seconds = time.perf_counter() - start
     hop_qs = [[h["question"] for h in c["new_single_hops"]] for c in cases]
     hop_out = [
         g.text
         for g in editor.answer(
-            [q for qs in hop_qs for q in qs], [f for f, qs in zip(facts, hop_qs, strict=True) for _ in qs]
+            [q for qs in hop_qs for q in qs],
+            [f for f, qs in zip(facts, hop_qs, strict=True) for _ in qs],
+            **switches,
         )
     ]
     position = 0
@@ -285,10 +290,11 @@ def run_method(cfg: MquakeConfig, method: str, run_dir: Path) -> dict:
             advance(1)
 
         todo_ids = wanted - log.done
-        if method == GOLD_METHOD:
+        if cfg.gold_facts:
             todo = [c for c in cases if str(c["case_id"]) in todo_ids]
             for start in range(0, len(todo), cfg.batch_cases):
-                for record in _gold_cases(res, todo[start : start + cfg.batch_cases]):
+                batch = todo[start : start + cfg.batch_cases]
+                for record in _gold_cases(res, batch, cfg.use_prefixes, cfg.reweight):
                     finish(record)
         else:
             batches = [
@@ -326,8 +332,8 @@ def run_method(cfg: MquakeConfig, method: str, run_dir: Path) -> dict:
     summary = {
         "benchmark": "mquake",
         "method": method,
-        "memory": "gold" if method == GOLD_METHOD else cfg.memory,
-        "edits": "gold" if method == GOLD_METHOD else cfg.edits,
+        "memory": "gold" if cfg.gold_facts else cfg.memory,
+        "edits": "gold" if cfg.gold_facts else cfg.edits,
         "data": cfg.data.name,
         "limit": cfg.limit,
         "seed": cfg.seed,
@@ -347,9 +353,15 @@ def run_method(cfg: MquakeConfig, method: str, run_dir: Path) -> dict:
     return summary
 
 
+def gold_method_name(cfg: MquakeConfig) -> str:
+    if not cfg.use_prefixes:
+        return "base+gold"  # the unedited model given the same instructions
+    return GOLD_METHOD + ("" if cfg.reweight else "-noreweight")
+
+
 def run_mquake(cfg: MquakeConfig) -> list[Path]:
     """One result folder per method: DIR itself for one method, DIR/<method> for several."""
-    methods = [GOLD_METHOD] if cfg.gold_facts else cfg.methods
+    methods = [gold_method_name(cfg)] if cfg.gold_facts else cfg.methods
     dirs = []
     for method in methods:
         run_dir = cfg.out if len(methods) == 1 else cfg.out / method
