@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import tempfile
 import threading
 from collections.abc import Hashable, Iterator
@@ -94,6 +95,7 @@ class ServingEngine:
         self.config = config
         self.metrics = ServerMetrics(self.queue_depths)
         self._llm: LocalLLM | None = None
+        self._counting_tokenizer: Any = None
         self._memory: Memory | None = None
         self._chat_model: Any = None
         self._text_batcher: DynamicBatcher[GenerationJob, Generation] | None = None
@@ -111,6 +113,9 @@ class ServingEngine:
 
         self._memory = Memory.open(self.config.store, chroma_url=self.config.chroma_url)
         self._llm = LocalLLM.load(self.config.model)
+        # A fast tokenizer keeps its padding mode as mutable state: counting tokens on the event loop
+        # with the model's own tokenizer would race the batch worker's padded encode.
+        self._counting_tokenizer = copy.deepcopy(self._llm.tokenizer)
         self._text_batcher = DynamicBatcher(
             self._generate_batch,
             max_batch_size=self.config.max_batch,
@@ -209,7 +214,7 @@ class ServingEngine:
             self._admitted -= 1
 
     def count_tokens(self, text: str) -> int:
-        return len(self.llm.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(self._counting_tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _check_budget(self, prompt: str, max_tokens: int) -> None:
         if max_tokens > self.config.max_new_tokens:

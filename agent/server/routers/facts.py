@@ -43,7 +43,7 @@ async def load_facts(
 async def list_facts(
     engine: Engine,
     query: Annotated[str | None, Query(description="dense search over active facts; omit to list")] = None,
-    k: Annotated[int, Query(ge=1, le=1000)] = 10,
+    k: Annotated[int, Query(ge=1, le=100_000)] = 10,
 ) -> FactList:
     return FactList(data=await run_in_threadpool(engine.search_facts, query, k))
 
