@@ -196,3 +196,42 @@ def test_metrics_count_requests_by_endpoint_and_status(client: httpx.Client) -> 
     assert 'hopedit_requests_total{endpoint="/v1/models/{model_id}",method="GET",status="404"}' in text
     assert "hopedit_request_latency_seconds_bucket" in text
     assert 'hopedit_queue_depth{stage="admitted"}' in text
+
+
+def test_loadtest_refuses_remote_servers() -> None:
+    from agent.server.loadtest import require_loopback
+
+    require_loopback("http://127.0.0.1:8000")
+    require_loopback("http://localhost:8000")
+    for url in ("http://10.0.0.5:8000", "http://example.com", "http://0.0.0.0:8000"):
+        with pytest.raises(SystemExit):
+            require_loopback(url)
+
+
+def test_loadtest_counts_acknowledged_writes_and_finds_them(server: RunningServer, tmp_path) -> None:
+    from agent.server.loadtest import main
+
+    out = tmp_path / "writes.json"
+    args = [
+        "--url",
+        server.url,
+        "--api-key",
+        API_KEY,
+        "--clients",
+        "3",
+        "--seconds",
+        "3",
+        "--write-ratio",
+        "1",
+        "--single-requests",
+        "0",
+        "--label",
+        "writes-only",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    result = json.loads(out.read_text())
+    assert result["failures"] == 0 and result["lost_facts"] == 0
+    assert result["acked_facts"] == result["writes"]["count"] > 0
+    assert result["questions"]["count"] == 0

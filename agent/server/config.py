@@ -22,4 +22,3 @@ class ServerConfig:
     max_new_tokens: int = 512  # the largest max_tokens a request may ask for
     default_max_tokens: int = 128
     max_facts_per_request: int = 1000
-    answer_max_new_tokens: int = 24  # answer length for the hopedit-* pipelines
