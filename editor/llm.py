@@ -77,11 +77,12 @@ class LocalLLM:
         self, prompts: list[str], max_new_tokens: int, stop: list[str], temperature: float
     ) -> list[Generation]:
         tokenizer = self.tokenizer
-        encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         sampling = (
             {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
         )
+        # The tokenizer's padding settings are shared state: encode under the same lock as the model.
         with self.lock, torch.inference_mode():
+            encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
             self.calls += 1
             output = self.loaded.model.generate(
                 **encoded,

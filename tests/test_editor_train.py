@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 from pathlib import Path
 
 import pytest
 import torch
+from helpers_editor import tiny_llama_dir, tiny_loaded
 
 from editor.instructed import InstructEdConfig, InstructEdEditor, InstructEdModel
 from editor.llm import LocalLLM
-from editor.train.config import DataMix, TrainConfig
+from editor.train.config import DataMix
 from editor.train.data import DataBuilder, TrainExample
 from editor.train.trainer import target_loss
-from helpers_editor import tiny_llama_dir, tiny_loaded
 
 FIXTURE_DATA = Path(__file__).parent / "fixtures" / "train_data"
 HOPEDIT = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "hopedit"
@@ -74,7 +75,7 @@ def test_loss_falls_when_only_prefixes_are_trained(tiny_dir):
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] - 0.15
-    assert all(later <= earlier + 1e-3 for earlier, later in zip(losses, losses[1:], strict=False))
+    assert all(later <= earlier + 1e-3 for earlier, later in itertools.pairwise(losses))
     for name, parameter in loaded.model.named_parameters():
         if name in frozen:
             assert torch.equal(parameter, frozen[name]), name

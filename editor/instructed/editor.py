@@ -78,10 +78,9 @@ class InstructEdEditor:
         return results
 
     def _answer_batch(self, questions, facts, use_prefixes, reweight, max_new_tokens) -> list[Generation]:
-        tokenizer = self.tokenizer
-        batch = encode(tokenizer, questions, facts)
         relevance = relevance_scores(questions, facts)
-        with self.llm.lock, torch.inference_mode():
+        with self.llm.lock, torch.inference_mode():  # the tokenizer's padding state is shared too
+            batch = encode(self.tokenizer, questions, facts)
             self.llm.calls += 1
             new_tokens = self._greedy(
                 batch, self._inputs(batch, relevance, use_prefixes, reweight), max_new_tokens
@@ -137,9 +136,9 @@ class InstructEdEditor:
         return scores
 
     def _token_accuracy_batch(self, questions, facts, targets, use_prefixes, reweight) -> list[float]:
-        batch = encode(self.tokenizer, questions, facts, [t.strip() for t in targets])
         relevance = relevance_scores(questions, facts)
         with self.llm.lock, torch.inference_mode():
+            batch = encode(self.tokenizer, questions, facts, [t.strip() for t in targets])
             logits = self.model.base(**self._inputs(batch, relevance, use_prefixes, reweight)).logits
         hits = logits[:, :-1].argmax(-1) == batch.input_ids[:, 1:]
         scored = batch.target_mask[:, 1:]
