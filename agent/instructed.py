@@ -43,7 +43,7 @@ class InstructedAgent:
         retrievals: list[Retrieval] = [self.memory.retrieve(q, self.n_hops, self.strategy) for q in questions]
         retrieve_seconds = (time.perf_counter() - started) / max(len(questions), 1)
         edited = [i for i, r in enumerate(retrievals) if not r.gated and r.facts]
-        unedited = [i for i in range(len(questions)) if i not in set(edited)]
+        unedited = sorted(set(range(len(questions))) - set(edited))
         texts: dict[int, str] = {}
         started = time.perf_counter()
         if edited:

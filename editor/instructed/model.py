@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -87,11 +86,3 @@ class InstructEdModel(torch.nn.Module):
         model = cls(base, config)
         model.load_tensors(directory)
         return model
-
-
-def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
-    digest = hashlib.sha256()
-    for name in sorted(tensors):
-        digest.update(name.encode())
-        digest.update(tensors[name].float().numpy().tobytes())
-    return digest.hexdigest()[:16]

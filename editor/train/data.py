@@ -97,16 +97,26 @@ class DataBuilder:
         return [s for s in TRAIN_FILES if s not in holdout]
 
     def _fact_pool(self) -> list[str]:
-        pool = [_sentence(h["cloze"], h["answer"]) for c in self.data["mquake"] for h in c["new_single_hops"]]
-        pool += [c["ins"] for c in self.data["counterfact"]] + [c["ins"] for c in self.data["zsre"]]
-        pool += [e["edit"].rstrip(".") + "." for e in self.data["pokemqa"]]
-        return pool
+        """Distractor facts, from the training sources only (a held-out source must not leak in)."""
+        facts = {
+            "mquake": lambda: [
+                _sentence(h["cloze"], h["answer"]) for c in self.data["mquake"] for h in c["new_single_hops"]
+            ],
+            "counterfact": lambda: [c["ins"] for c in self.data["counterfact"]],
+            "zsre": lambda: [c["ins"] for c in self.data["zsre"]],
+            "pokemqa": lambda: [e["edit"].rstrip(".") + "." for e in self.data["pokemqa"]],
+        }
+        return [fact for source, make in facts.items() if source in self.sources for fact in make()]
 
     def _locality_questions(self) -> list[str]:
-        questions = [p for c in self.data["counterfact"] for p in c["neighborhood_prompts"][:2]]
-        questions += [c["loc"].removeprefix("nq question: ").strip() + "?" for c in self.data["zsre"]]
-        questions += [q for e in self.data["pokemqa"][:2000] for q in e["questions"][:1]]
-        return questions
+        questions = {
+            "counterfact": lambda: [
+                p for c in self.data["counterfact"] for p in c["neighborhood_prompts"][:2]
+            ],
+            "zsre": lambda: [c["loc"].removeprefix("nq question: ").strip() + "?" for c in self.data["zsre"]],
+            "pokemqa": lambda: [q for e in self.data["pokemqa"][:2000] for q in e["questions"][:1]],
+        }
+        return [q for source, make in questions.items() if source in self.sources for q in make()]
 
     def _with_distractors(self, facts: list[str], keep_order: bool) -> list[str]:
         distractors = self.rng.sample(self.fact_pool, self.rng.randint(0, self.mix.max_distractors))
