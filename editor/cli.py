@@ -46,7 +46,7 @@ def train(
             counterfact=4,
             zsre=4,
             locality=4,
-            no_instruction=2,
+            neighbourhood=2,
         )
     if steps is not None:
         train_config.steps = steps

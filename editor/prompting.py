@@ -1,7 +1,7 @@
 """The InstructEd input: `Instructions: {facts}\nInput: {question}` inside the model's chat template.
 
-The character span of the facts is mapped to token positions, because the attention re-weights
-exactly those tokens.
+The character span of the instruction (the facts with their label) is mapped to token positions,
+because the attention re-weights exactly those tokens.
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ def user_message(facts: Sequence[str], question: str) -> str:
 def render_prompt(
     tokenizer: PreTrainedTokenizerBase, facts: Sequence[str], question: str
 ) -> tuple[str, tuple[int, int]]:
-    """The templated prompt and the character span of the instruction text inside it."""
+    """The templated prompt and the character span of the instruction inside it: the facts with their
+    "Instructions: " label and line break, so that muting the span leaves the question reading what
+    it reads when there is no instruction at all."""
     messages = [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": user_message(facts, question)},
@@ -41,9 +43,8 @@ def render_prompt(
     prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     if not facts:
         return prompt, (0, 0)
-    instruction = " ".join(facts)
-    start = prompt.index("Instructions: ") + len("Instructions: ")
-    return prompt, (start, start + len(instruction))
+    start = prompt.index("Instructions: ")
+    return prompt, (start, prompt.index("Input: ", start))
 
 
 def encode(

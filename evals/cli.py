@@ -39,9 +39,17 @@ def _methods(value: str) -> list[str]:
     return methods
 
 
-def _resources(model: str | None, llm_url: str | None, llm_model: str | None, kgprompt: Path | None = None):
+def _resources(
+    model: str | None,
+    llm_url: str | None,
+    llm_model: str | None,
+    kgprompt: Path | None = None,
+    prefixes: Path | None = None,
+):
     from evals.resources import Resources, load_kgprompt
 
+    if prefixes is not None and not (prefixes / "prefixes.safetensors").is_file():
+        _fail(f"{prefixes}: no prefixes.safetensors (a `hopedit train` output's prefixes/ folder)")
     if kgprompt is not None:
         _check_file(kgprompt)
         try:
@@ -49,12 +57,19 @@ def _resources(model: str | None, llm_url: str | None, llm_model: str | None, kg
         except (ValueError, AttributeError) as err:
             _fail(f"{kgprompt}: not a PokeMQA kgprompt file ({err})")
     return Resources(
-        model_spec=model, llm_url=llm_url, llm_model=llm_model, kgprompt=prompts if kgprompt else None
+        model_spec=model,
+        llm_url=llm_url,
+        llm_model=llm_model,
+        kgprompt=prompts if kgprompt else None,
+        prefixes=prefixes,
     )
 
 
 ModelOption = Annotated[str | None, typer.Option("--model", help="Base model spec (default: shipped model).")]
 LimitOption = Annotated[int | None, typer.Option("--limit", help="Evaluate only the first N cases.")]
+PrefixesOption = Annotated[
+    Path | None, typer.Option("--prefixes", help="Trained prefixes folder (default: the shipped ones).")
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -100,6 +115,7 @@ def eval_mquake(
         Path | None, typer.Option("--kgprompt", help="PokeMQA knowledge prompts (JSON keyed by case_id).")
     ] = None,
     model: ModelOption = None,
+    prefixes: PrefixesOption = None,
 ) -> None:
     """Multi-hop accuracy, hop-wise accuracy, recall and speed on MQuAKE; writes summary/cases/report."""
     from evals.mquake import MquakeConfig, run_mquake
@@ -127,7 +143,7 @@ def eval_mquake(
         reweight=not no_reweight,
         hops=hops,
         command=_command_line(),
-        resources=_resources(model, llm_url, llm_model, kgprompt),
+        resources=_resources(model, llm_url, llm_model, kgprompt, prefixes),
     )
     try:
         dirs = run_mquake(cfg)
@@ -152,10 +168,15 @@ def eval_portability(
     ] = None,
     no_prefixes: Annotated[bool, typer.Option("--no-prefixes", help="Ablation: no prefixes.")] = False,
     no_reweight: Annotated[bool, typer.Option("--no-reweight", help="Ablation: no reweighting.")] = False,
+    task_instruction: Annotated[
+        str | None,
+        typer.Option("--task-instruction", help="Prepend this data source's task line (InstructEdit)."),
+    ] = None,
     out: Annotated[Path, typer.Option("--out", help="Result folder (resumed).")] = Path(
         "results/portability"
     ),
     model: ModelOption = None,
+    prefixes: PrefixesOption = None,
 ) -> None:
     """Rel/Gen/Loc/Por (+Rep/Rev), Score and H, exact match and teacher-forced token accuracy."""
     from evals.mquake_data import EvalDataError
@@ -168,6 +189,10 @@ def eval_portability(
         _fail(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
     if method not in ("instructed", "base"):
         _fail(f"--method must be 'instructed' or 'base', got {method!r}")
+    from editor.train.data import TASK_INSTRUCTIONS
+
+    if task_instruction is not None and task_instruction not in TASK_INSTRUCTIONS:
+        _fail(f"--task-instruction must be one of {', '.join(TASK_INSTRUCTIONS)}, got {task_instruction!r}")
     cfg = PortabilityConfig(
         data=data,
         out=out,
@@ -178,8 +203,9 @@ def eval_portability(
         limit=limit,
         sequential_n=sequential_n,
         max_loc=max_loc,
+        task_line=TASK_INSTRUCTIONS[task_instruction] if task_instruction else None,
         command=_command_line(),
-        resources=_resources(model, None, None),
+        resources=_resources(model, None, None, prefixes=prefixes),
     )
     try:
         summary = run_portability(cfg)

@@ -148,7 +148,8 @@ def score_and_h(metrics: Mapping[str, float | None]) -> dict[str, float | None]:
 
 def token_accuracy(per_token_correct: Sequence[bool]) -> float:
     """EasyEdit's teacher-forced accuracy of one target: the share of target tokens whose argmax
-    prediction (given the gold prefix) is the gold token."""
+    prediction (given the gold prefix) is right: equal to the gold token, or for Loc equal to the
+    unedited model's prediction."""
     if not per_token_correct:
         raise ValueError("a target needs at least one token")
     return sum(bool(c) for c in per_token_correct) / len(per_token_correct)

@@ -338,6 +338,7 @@ def run_method(cfg: MquakeConfig, method: str, run_dir: Path) -> dict:
         "limit": cfg.limit,
         "seed": cfg.seed,
         "model": res.model_spec or "default",
+        "prefixes": str(res.prefixes or "shipped"),
         "llm_url": res.llm_url,
         **metrics.summarize_mquake(records),
         "model_calls_per_question": metrics.safe_mean(

@@ -32,6 +32,7 @@ class PortabilityConfig:
     limit: int | None = None
     sequential_n: int = 100
     max_loc: int | None = None
+    task_line: str | None = None  # InstructEdit task instruction put before the facts
     batch_cases: int = 8
     command: str = ""
     resources: Resources = field(default_factory=Resources)
@@ -57,15 +58,18 @@ def _fact(case: EditCase) -> Any:
 class _Facts:
     """Which instructions each probe gets: the record's own edit, or what the memory retrieves."""
 
-    def __init__(self, mode: str, memory: Any) -> None:
+    def __init__(self, mode: str, memory: Any, task_line: str | None) -> None:
         self.mode = mode
         self.memory = memory
+        self.task_line = task_line
 
     def for_probe(self, case: EditCase, prompt: str) -> list[str]:
         if self.mode == "gold":
-            return [case.sentence]
-        retrieval = self.memory.retrieve(prompt, n_hops=1)
-        return [] if retrieval.gated else retrieval.sentences
+            facts = [case.sentence]
+        else:
+            retrieval = self.memory.retrieve(prompt, n_hops=1)
+            facts = [] if retrieval.gated else retrieval.sentences
+        return [self.task_line, *facts] if self.task_line and facts else facts
 
 
 def _unedited_answers(editor: Any, prompts: Sequence[str]) -> list[str]:
@@ -92,17 +96,8 @@ def _score_chunk(cfg: PortabilityConfig, cases: Sequence[EditCase], facts: _Fact
     unedited = dict(zip(loc_index, _unedited_answers(editor, [prompts[i] for i in loc_index]), strict=True))
     targets = [_short(unedited[i]) if p.metric == "Loc" else p.targets[0] for i, (_, p) in enumerate(probes)]
     token_acc: list[float | None] = [None] * len(probes)
-    scorable = [i for i, t in enumerate(targets) if t]
-    if cfg.method == "instructed" and scorable:
-        accs = editor.token_accuracy(
-            [prompts[i] for i in scorable],
-            [facts_lists[i] for i in scorable],
-            [targets[i] for i in scorable],
-            use_prefixes=cfg.use_prefixes,
-            reweight=cfg.reweight,
-        )
-        for i, acc in zip(scorable, accs, strict=True):
-            token_acc[i] = float(acc)
+    if cfg.method == "instructed":
+        _token_metrics(cfg, editor, probes, facts_lists, token_acc)
     seconds = time.perf_counter() - start
     for case in cases:
         rows = []
@@ -133,6 +128,36 @@ def _score_chunk(cfg: PortabilityConfig, cases: Sequence[EditCase], facts: _Fact
         yield {"case": case.case, "edit": case.sentence, "seconds": seconds / len(cases), "probes": rows}
 
 
+def _token_metrics(cfg: PortabilityConfig, editor: Any, probes: list, facts_lists: list, out: list) -> None:
+    """EasyEdit's teacher-forced metrics, written into `out` per probe: for Rel/Gen/Por the share of
+    gold target tokens predicted; for Loc the share of positions of the true answer where the edited
+    model's prediction agrees with the unedited model's (base model, no instruction)."""
+    gold = [i for i, (_, p) in enumerate(probes) if p.metric != "Loc" and p.targets]
+    loc = [i for i, (_, p) in enumerate(probes) if p.metric == "Loc" and p.loc_answer]
+    texts = {i: probes[i][1].targets[0] for i in gold} | {i: probes[i][1].loc_answer for i in loc}
+    order = gold + loc
+    if not order:
+        return
+    edited = editor.target_predictions(
+        [probes[i][1].prompt for i in order],
+        [facts_lists[i] for i in order],
+        [texts[i] for i in order],
+        use_prefixes=cfg.use_prefixes,
+        reweight=cfg.reweight,
+    )
+    predicted = dict(zip(order, edited, strict=True))
+    for i in gold:
+        out[i] = metrics.token_accuracy([p == g for p, g in zip(*predicted[i], strict=True)])
+    if loc:
+        unedited = editor.target_predictions(
+            [probes[i][1].prompt for i in loc], [[] for _ in loc], [texts[i] for i in loc], use_prefixes=False
+        )
+        for i, (base_predicted, _) in zip(loc, unedited, strict=True):
+            out[i] = metrics.token_accuracy(
+                [p == b for p, b in zip(predicted[i][0], base_predicted, strict=True)]
+            )
+
+
 def _memory(cfg: PortabilityConfig, cases: Sequence[EditCase], tmp: Path) -> Any:
     from memory import Memory
 
@@ -160,7 +185,7 @@ def run_portability(cfg: PortabilityConfig) -> dict:
     wall = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="hopedit-port-") as tmp:
         memory = _memory(cfg, cases, Path(tmp)) if cfg.mode != "gold" and todo else None
-        facts = _Facts(cfg.mode, memory)
+        facts = _Facts(cfg.mode, memory, cfg.task_line)
         with progress_bar(f"portability {cfg.label} {cfg.mode}", total=len(evaluated)) as advance:
             advance(len(evaluated) - len(todo))
             for start in range(0, len(todo), cfg.batch_cases):
@@ -183,6 +208,8 @@ def run_portability(cfg: PortabilityConfig) -> dict:
         "metrics": metrics.summarize_portability(probes),
         "token_acc_available": any(p["token_acc"] is not None for p in probes),
         "model": cfg.resources.model_spec or "default",
+        "prefixes": str(cfg.resources.prefixes or "shipped"),
+        "task_line": cfg.task_line,
         "seconds": seconds,
         "probes_per_second": len(probes) / seconds if seconds else None,
         "wall_seconds": time.perf_counter() - wall,

@@ -21,7 +21,9 @@ class Probe:
     metric: str  # Rel | Gen | Loc | Por | Rep | Rev
     prompt: str
     targets: list[str]  # empty for Loc: the unedited model's own answer is the target
-    loc_answer: str | None = None  # ZsRE's reference answer for the unrelated question
+    # The true answer to the unrelated question (ZsRE's loc_ans; CounterFact's neighbours share the
+    # edited subject's true object): the teacher-forced text of EasyEdit's token-level Loc.
+    loc_answer: str | None = None
 
 
 @dataclass
@@ -61,7 +63,10 @@ def _counterfact(index: int, record: dict, max_loc: int | None) -> EditCase:
     )
     case.probes.append(Probe("Rel", edit_prompt, [target]))
     case.probes += [Probe("Gen", p, [target]) for p in record.get("paraphrase_prompts", [])]
-    case.probes += [Probe("Loc", p, []) for p in record.get("neighborhood_prompts", [])[:max_loc]]
+    true_object = rewrite.get("target_true", {}).get("str")
+    case.probes += [
+        Probe("Loc", p, [], true_object) for p in record.get("neighborhood_prompts", [])[:max_loc]
+    ]
     case.probes += _portability(record)
     if record.get("alternative_subject"):
         case.probes.append(Probe("Rep", rewrite["prompt"].format(record["alternative_subject"]), [target]))

@@ -15,6 +15,7 @@ class Resources:
     llm_url: str | None = None
     llm_model: str | None = None
     kgprompt: dict[str, str] | None = None  # PokeMQA knowledge prompts, question text -> entity description
+    prefixes: Path | None = None  # trained prefixes; None: the shipped ones
     _editor: Any = field(default=None, repr=False)
     _chat_model: Any = field(default=None, repr=False)
 
@@ -22,7 +23,7 @@ class Resources:
         if self._editor is None:
             from editor.instructed import InstructEdEditor
 
-            self._editor = InstructEdEditor.load(model_spec=self.model_spec)
+            self._editor = InstructEdEditor.load(model_spec=self.model_spec, prefixes=self.prefixes)
         return self._editor
 
     def chat_model(self) -> Any:

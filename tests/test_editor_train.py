@@ -28,20 +28,20 @@ def tiny_dir(tmp_path_factory):
 
 def test_builder_is_seeded_and_covers_every_kind():
     mix = DataMix(
-        mquake_multihop=6, mquake_singlehop=6, pokemqa=6, counterfact=6, zsre=6, locality=4, no_instruction=2
+        mquake_multihop=6, mquake_singlehop=6, pokemqa=6, counterfact=6, zsre=6, locality=4, neighbourhood=4
     )
     first = DataBuilder(FIXTURE_DATA, mix, seed=3, task_instructions=False, holdout=[]).build()
     second = DataBuilder(FIXTURE_DATA, mix, seed=3, task_instructions=False, holdout=[]).build()
     assert [e.to_dict() for e in first] == [e.to_dict() for e in second]
     kinds = {e.kind for e in first}
-    assert {"multihop", "singlehop", "rel", "gen", "por", "locality", "no_instruction"} <= kinds
-    assert all(e.target is None for e in first if e.kind in ("locality", "no_instruction"))
-    assert all(not e.facts for e in first if e.kind == "no_instruction")
+    assert {"multihop", "singlehop", "rel", "gen", "por", "locality", "neighbourhood"} <= kinds
+    assert all(e.target is None for e in first if e.kind in ("locality", "neighbourhood"))
+    assert all(len(e.facts) == 1 for e in first if e.kind == "neighbourhood")
 
 
 def test_holding_out_a_source_and_task_instructions():
     mix = DataMix(
-        mquake_multihop=2, mquake_singlehop=2, pokemqa=2, counterfact=2, zsre=2, locality=2, no_instruction=0
+        mquake_multihop=2, mquake_singlehop=2, pokemqa=2, counterfact=2, zsre=2, locality=2, neighbourhood=0
     )
     examples = DataBuilder(FIXTURE_DATA, mix, seed=0, task_instructions=True, holdout=["zsre"]).build()
     assert "zsre" not in {e.source for e in examples}
@@ -62,7 +62,7 @@ def test_loss_falls_when_only_prefixes_are_trained(tiny_dir):
             "t",
             "rel",
         ),
-        TrainExample([], "What is 2+2?", "4", "t", "no_instruction"),
+        TrainExample(["Zorblat Quinn is a citizen of Vellmoria."], "What is 2+2?", "4", "t", "locality"),
     ]
     frozen = {name: p.clone() for name, p in loaded.model.named_parameters() if "instructed" not in name}
     # a random tiny model sits near ln(vocab); its prefixes can only shave a little off, steadily

@@ -133,6 +133,16 @@ def test_portability_files_become_probes(name, metrics):
         assert case.sentence.endswith(".") and case.target in case.sentence
         assert sum(p.metric == "Loc" for p in case.probes) <= 3
         assert all(p.targets for p in case.probes if p.metric != "Loc")
+        # every Loc probe carries the true answer that EasyEdit's token-level Loc teacher-forces
+        assert all(p.loc_answer for p in case.probes if p.metric == "Loc")
+
+
+def test_counterfact_neighbours_are_scored_on_the_true_object():
+    raw = json.loads((FIXTURES / "counterfact_portability_tiny.json").read_text())[0]
+    case = load_edit_cases(FIXTURES / "counterfact_portability_tiny.json")[0]
+    loc = [p for p in case.probes if p.metric == "Loc"]
+    assert [p.prompt for p in loc] == raw["neighborhood_prompts"]
+    assert {p.loc_answer for p in loc} == {raw["requested_rewrite"]["target_true"]["str"]}
 
 
 def test_zsre_probe_targets():

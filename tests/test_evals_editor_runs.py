@@ -34,9 +34,26 @@ def test_portability_zsre(tmp_path, mode):
     assert summary["token_acc_available"]
     records = [json.loads(line) for line in (out / "cases.jsonl").read_text().splitlines()]
     rel = next(p for p in records[0]["probes"] if p["metric"] == "Rel")
+    loc = next(p for p in records[0]["probes"] if p["metric"] == "Loc")
+    assert 0.0 <= loc["token_acc"] <= 1.0  # agreement with the unedited model on the true answer
     if mode == "gold":
         assert rel["facts"] == [records[0]["edit"]]
     assert (out / "report.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+@needs_prefixes
+def test_portability_task_instruction_and_prefix_folder(tmp_path):
+    args = ["eval", "portability", "--data", str(FIXTURES / "zsre_portability_tiny.json"), "--limit", "1"]
+    args += ["--task-instruction", "zsre", "--prefixes", str(SHIPPED_PREFIXES), "--out", str(tmp_path)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["task_line"].startswith("Task:")
+    record = json.loads((tmp_path / "cases.jsonl").read_text().splitlines()[0])
+    assert all(p["facts"][0] == summary["task_line"] for p in record["probes"])
+    bad = runner.invoke(app, [*args[:6], "--task-instruction", "nope", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "--task-instruction" in bad.output
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from transformers import DynamicCache
 
+from editor.instructed.config import InstructEdConfig
 from editor.instructed.model import InstructEdModel
 from editor.llm import Generation, LocalLLM
 from editor.loading import load_base_model
@@ -17,16 +18,49 @@ from memory.embedder import embed
 SHIPPED_PREFIXES = Path(__file__).resolve().parent.parent / "weights" / "instructed"
 
 
-def relevance_scores(questions: Sequence[str], facts: Sequence[Sequence[str]]) -> torch.Tensor:
-    """cos(Enc(question), Enc(instruction)) per example; 1.0 where there is no instruction."""
+def relevance_weights(
+    questions: Sequence[str], facts: Sequence[Sequence[str]], config: InstructEdConfig
+) -> torch.Tensor:
+    """The re-weighting factor r per example (see the layer). Without an instruction r = 0: there is
+    nothing to read, and the prefixes stay silent too, so the editor answers as the base model."""
     instructions = [" ".join(f) for f in facts]
     with_text = [i for i, text in enumerate(instructions) if text]
-    scores = torch.ones(len(questions))
+    weights = torch.zeros(len(questions))
     if with_text:
         q = embed([questions[i] for i in with_text])
         f = embed([instructions[i] for i in with_text])
-        scores[with_text] = torch.from_numpy((q * f).sum(axis=1)).float()
-    return scores
+        weights[with_text] = config.relevance_weight(torch.from_numpy((q * f).sum(axis=1)).float())
+    return weights
+
+
+def token_positions(
+    attention_mask: torch.Tensor, instruction_mask: torch.Tensor, relevance: torch.Tensor | None
+) -> torch.Tensor:
+    """Rotary positions in which the instruction takes up r of its length: a token after it sits
+    (1 - r) * (instruction length) places earlier than its index. With r = 0 the question then has
+    exactly the positions of the prompt without instruction, so a fully muted instruction leaves the
+    base model's answer unchanged (rotary attention is relative, so otherwise the question would still
+    feel the distance to the system prompt grow). Positions are fractional in between."""
+    positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    if relevance is None:
+        return positions
+    skipped = instruction_mask.long().cumsum(-1) * ~instruction_mask
+    return positions - (1 - relevance.view(-1, 1)) * skipped
+
+
+def instructed_inputs(
+    batch: EncodedBatch, relevance: torch.Tensor | None, use_prefixes: bool = True
+) -> dict[str, torch.Tensor | bool]:
+    """Forward kwargs for the prefix-edited model: with `relevance`, re-weighting and its positions;
+    without `use_prefixes`, the plain base model's inputs."""
+    inputs: dict = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
+    if not use_prefixes:
+        return inputs | {"position_ids": token_positions(batch.attention_mask, batch.instruction_mask, None)}
+    inputs.update(use_prefixes=True, instruction_mask=batch.instruction_mask)
+    inputs["position_ids"] = token_positions(batch.attention_mask, batch.instruction_mask, relevance)
+    if relevance is not None:
+        inputs["relevance"] = relevance
+    return inputs
 
 
 class InstructEdEditor:
@@ -50,16 +84,6 @@ class InstructEdEditor:
     def tokenizer(self):
         return self.llm.tokenizer
 
-    def _inputs(
-        self, batch: EncodedBatch, relevance: torch.Tensor, use_prefixes: bool, reweight: bool
-    ) -> dict:
-        inputs = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
-        if use_prefixes:
-            inputs.update(use_prefixes=True, instruction_mask=batch.instruction_mask)
-            if reweight:
-                inputs["relevance"] = relevance
-        return inputs
-
     def answer(
         self,
         questions: Sequence[str],
@@ -78,21 +102,21 @@ class InstructEdEditor:
         return results
 
     def _answer_batch(self, questions, facts, use_prefixes, reweight, max_new_tokens) -> list[Generation]:
-        relevance = relevance_scores(questions, facts)
+        relevance = relevance_weights(questions, facts, self.model.config)
         with self.llm.lock, torch.inference_mode():  # the tokenizer's padding state is shared too
             batch = encode(self.tokenizer, questions, facts)
             self.llm.calls += 1
             new_tokens = self._greedy(
-                batch, self._inputs(batch, relevance, use_prefixes, reweight), max_new_tokens
+                batch, instructed_inputs(batch, relevance if reweight else None, use_prefixes), max_new_tokens
             )
         return self.llm.decode(new_tokens, batch.attention_mask, stop=[])
 
     def _greedy(self, batch: EncodedBatch, inputs: dict, max_new_tokens: int) -> torch.Tensor:
         """Greedy decoding with a KV cache; `generate()` would reject the instruction kwargs."""
         eos, pad = self.tokenizer.eos_token_id, self.tokenizer.pad_token_id
-        extra = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
+        extra = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask", "position_ids")}
         attention_mask = batch.attention_mask
-        positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+        positions = inputs["position_ids"]
         cache = DynamicCache(config=self.model.base.config)
         step_ids = batch.input_ids
         done = torch.zeros(len(step_ids), dtype=torch.bool)
@@ -116,30 +140,33 @@ class InstructEdEditor:
             positions = positions[:, -1:] + 1
         return torch.stack(generated, dim=1)
 
-    def token_accuracy(
+    def target_predictions(
         self,
         questions: Sequence[str],
         facts: Sequence[Sequence[str]],
         targets: Sequence[str],
         use_prefixes: bool = True,
         reweight: bool = True,
-    ) -> list[float]:
-        """EasyEdit's teacher-forced metric: share of target tokens that are the argmax prediction."""
-        scores: list[float] = []
+    ) -> list[tuple[list[int], list[int]]]:
+        """Teacher-forced (argmax prediction, gold token) ids over each target, for EasyEdit's token
+        metrics: accuracy against the gold tokens, or agreement with another model's predictions."""
+        results: list[tuple[list[int], list[int]]] = []
         for start in range(0, len(questions), self.max_batch_size):
             chunk = slice(start, start + self.max_batch_size)
-            scores.extend(
-                self._token_accuracy_batch(
+            results.extend(
+                self._target_predictions_batch(
                     questions[chunk], facts[chunk], targets[chunk], use_prefixes, reweight
                 )
             )
-        return scores
+        return results
 
-    def _token_accuracy_batch(self, questions, facts, targets, use_prefixes, reweight) -> list[float]:
-        relevance = relevance_scores(questions, facts)
+    def _target_predictions_batch(self, questions, facts, targets, use_prefixes, reweight):
+        relevance = relevance_weights(questions, facts, self.model.config)
         with self.llm.lock, torch.inference_mode():
             batch = encode(self.tokenizer, questions, facts, [t.strip() for t in targets])
-            logits = self.model.base(**self._inputs(batch, relevance, use_prefixes, reweight)).logits
-        hits = logits[:, :-1].argmax(-1) == batch.input_ids[:, 1:]
+            inputs = instructed_inputs(batch, relevance if reweight else None, use_prefixes)
+            logits = self.model.base(**inputs).logits
+        predicted = logits[:, :-1].argmax(-1)
+        gold = batch.input_ids[:, 1:]
         scored = batch.target_mask[:, 1:]
-        return ((hits & scored).sum(1) / scored.sum(1).clamp(min=1)).tolist()
+        return [(predicted[i][scored[i]].tolist(), gold[i][scored[i]].tolist()) for i in range(len(gold))]

@@ -4,22 +4,26 @@ For a band layer with prefix vectors P (n x hidden), the prefix keys and values 
 layer's own frozen projections, K_p = W_k P and V_p = W_v P, without rotary position (as in the
 official InstructEd code). Every query attends over [prefix; tokens].
 
-Relevance re-weighting. With r = max(cos(Enc(question), Enc(instruction)), r_min), query row i
-that does not itself belong to the instruction gets
+Relevance re-weighting. With r in [0, 1] the relevance weight of the example (a ramp of
+cos(Enc(question), Enc(instruction)), see `InstructEdConfig.relevance_weight`), query row i that
+does not itself belong to the instruction gets, in every layer,
 
     a_ij = exp(s_ij + b_j) / sum_j' exp(s_ij' + b_j'),   b_j = log r  if j is an instruction token
-                                                                      or a prefix slot, else 0
+                                                                      or (in the band) a prefix slot,
+                                                          b_j = 0     otherwise
 
 i.e. the post-softmax weights on the instruction and prefix are multiplied by r and the row is
 renormalised. This is a true weight on how much the question reads the instruction (r = 1 leaves
-attention unchanged; r -> 0 mutes the instruction). The official code instead multiplies the
-pre-softmax scores of some rows by r, which only changes the softmax temperature and can even
-sharpen attention on an irrelevant instruction. Instruction rows keep their attention so the
-facts are encoded the same whatever the question.
+attention unchanged; r -> 0 mutes the instruction). It acts in all layers, not just the band: an
+instruction muted only in the band would still be read by the layers around it. The official
+code instead multiplies the pre-softmax scores of some rows by r, which only changes the softmax
+temperature and can even sharpen attention on an irrelevant instruction. Instruction rows keep
+their attention so the facts are encoded the same whatever the question.
 
-Prefixes act only in forward calls that pass `use_prefixes=True`; other calls (and layers outside
-the band) go to transformers' own SDPA attention with the same arguments, so one loaded model
-serves as both the edited and the bit-for-bit unedited model, without shared on/off state.
+Prefixes and re-weighting act only in forward calls that pass `use_prefixes=True` (re-weighting
+also needs `relevance`); other calls go to transformers' own SDPA attention with the same
+arguments, so one loaded model serves as both the edited and the bit-for-bit unedited model,
+without shared on/off state.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_f
 from transformers.masking_utils import sdpa_mask
 
 ATTENTION_NAME = "instructed"
+MIN_WEIGHT = 1e-30  # r = 0 becomes a finite log(r) bias that still mutes completely
 
 
 class PrefixState(torch.nn.Module):
@@ -65,14 +70,14 @@ def _additive_token_mask(attention_mask, query, key) -> torch.Tensor:
     return torch.where(allowed, zero, torch.finfo(query.dtype).min)
 
 
-def _relevance_bias(instruction_mask, relevance, min_relevance, query, k_len, n_prefix):
+def _relevance_bias(instruction_mask, relevance, query, k_len, n_prefix):
     """log r on (prefix + instruction) columns for the non-instruction query rows; (B, 1, Q, n+K)."""
     batch, q_len = query.shape[0], query.shape[2]
     keys_in_instruction = torch.zeros(batch, k_len, dtype=torch.bool, device=query.device)
     width = min(instruction_mask.shape[1], k_len)
     keys_in_instruction[:, :width] = instruction_mask[:, :width]
     rows_in_instruction = keys_in_instruction[:, k_len - q_len :]
-    log_r = torch.log(relevance.to(query.dtype).clamp(min=min_relevance, max=1.0)).view(batch, 1, 1)
+    log_r = torch.log(relevance.to(query.dtype).clamp(min=MIN_WEIGHT, max=1.0)).view(batch, 1, 1)
     columns = torch.cat(
         [torch.ones(batch, n_prefix, dtype=torch.bool, device=query.device), keys_in_instruction], dim=1
     )
@@ -95,30 +100,19 @@ def instructed_attention(
     **kwargs,
 ) -> tuple[torch.Tensor, None]:
     state: PrefixState | None = getattr(module, "instructed", None)
-    if state is None or not use_prefixes:
+    reweight = use_prefixes and relevance is not None and instruction_mask is not None
+    if not use_prefixes or (state is None and not reweight):
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
-    batch, n_prefix = query.shape[0], state.prefix.shape[0]
+    batch = query.shape[0]
+    n_prefix = 0 if state is None else state.prefix.shape[0]
     scaling = scaling if scaling is not None else 1 / math.sqrt(query.shape[-1])
-    prefix_keys, prefix_values = _prefix_keys_values(module, state, batch)
     groups = module.num_key_value_groups
     token_mask = _additive_token_mask(attention_mask, query, key)
     token_mask = token_mask.expand(batch, 1, query.shape[2], key.shape[2])
-    bias = None
-    if relevance is not None and instruction_mask is not None and module.instructed_reweight:
-        bias = _relevance_bias(
-            instruction_mask, relevance, module.instructed_min_relevance, query, key.shape[2], n_prefix
-        )
-    if state.gate is None:
-        prefix_mask = torch.zeros(batch, 1, query.shape[2], n_prefix, dtype=query.dtype, device=query.device)
-        mask = torch.cat([prefix_mask, token_mask], dim=-1)
-        if bias is not None:
-            mask = mask + bias
-        all_keys = repeat_kv(torch.cat([prefix_keys, key], dim=2), groups)
-        all_values = repeat_kv(torch.cat([prefix_values, value], dim=2), groups)
-        output = F.scaled_dot_product_attention(query, all_keys, all_values, attn_mask=mask, scale=scaling)
-    else:
+    bias = _relevance_bias(instruction_mask, relevance, query, key.shape[2], n_prefix) if reweight else None
+    if state is None or state.gate is not None:
         token_bias = None if bias is None else bias[..., n_prefix:]
         output = F.scaled_dot_product_attention(
             query,
@@ -127,13 +121,24 @@ def instructed_attention(
             attn_mask=token_mask if token_bias is None else token_mask + token_bias,
             scale=scaling,
         )
-        prefix_out = F.scaled_dot_product_attention(
-            query, repeat_kv(prefix_keys, groups), repeat_kv(prefix_values, groups), scale=scaling
-        )
-        weight = torch.tanh(state.gate).view(1, -1, 1, 1)
+        if state is not None:
+            prefix_keys, prefix_values = _prefix_keys_values(module, state, batch)
+            prefix_out = F.scaled_dot_product_attention(
+                query, repeat_kv(prefix_keys, groups), repeat_kv(prefix_values, groups), scale=scaling
+            )
+            weight = torch.tanh(state.gate).view(1, -1, 1, 1)
+            if bias is not None:
+                weight = weight * bias[..., :1].exp()  # r on rows that read the instruction, 1 elsewhere
+            output = output + weight * prefix_out
+    else:
+        prefix_keys, prefix_values = _prefix_keys_values(module, state, batch)
+        prefix_mask = torch.zeros(batch, 1, query.shape[2], n_prefix, dtype=query.dtype, device=query.device)
+        mask = torch.cat([prefix_mask, token_mask], dim=-1)
         if bias is not None:
-            weight = weight * bias[..., :1].exp()  # r on rows that read the instruction, 1 elsewhere
-        output = output + weight * prefix_out
+            mask = mask + bias
+        all_keys = repeat_kv(torch.cat([prefix_keys, key], dim=2), groups)
+        all_values = repeat_kv(torch.cat([prefix_values, value], dim=2), groups)
+        output = F.scaled_dot_product_attention(query, all_keys, all_values, attn_mask=mask, scale=scaling)
     return output.transpose(1, 2).contiguous(), None
 
 

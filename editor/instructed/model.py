@@ -43,8 +43,6 @@ class InstructEdModel(torch.nn.Module):
                 init_std=config.init_std,
             )
             attention.instructed = state
-            attention.instructed_reweight = config.reweight
-            attention.instructed_min_relevance = config.min_relevance
             self.states[str(layer_id)] = state
         base.set_attn_implementation(ATTENTION_NAME)
 
@@ -53,10 +51,6 @@ class InstructEdModel(torch.nn.Module):
 
     def forward(self, **inputs):
         return self.base(**inputs)
-
-    def set_reweight(self, enabled: bool) -> None:
-        for layer_id in self.layer_ids:
-            self.base.model.layers[layer_id].self_attn.instructed_reweight = enabled
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         return {name: tensor.detach().contiguous() for name, tensor in self.states.state_dict().items()}

@@ -21,15 +21,15 @@ class DataMix:
     pokemqa: int = 260  # an edit (plus distractors) and one of its in-scope questions
     counterfact: int = 180  # Rel/Gen/Por inputs from the CounterFact portability train split
     zsre: int = 180  # Rel/Gen/Por inputs from the ZsRE portability train split
-    locality: int = 150  # an unrelated instruction; the target is the base model's own answer
-    no_instruction: int = 80  # no instruction at all; the target is the base model's own answer
+    locality: int = 100  # unrelated facts as instruction; the target is the base model's own answer
+    neighbourhood: int = 150  # the edit with a question it must not change (see DataBuilder)
     max_distractors: int = 2
     shuffle_fact_order: float = 0.3  # share of multi-fact instructions given in shuffled order
 
 
 @dataclass
 class TrainConfig:
-    steps: int = 240
+    steps: int = 250
     batch_size: int = 6
     learning_rate: float = 1e-2
     weight_decay: float = 0.0

@@ -1,8 +1,10 @@
 """Instruction-editing training data, built only from the training files of the shared data.
 
 Each example is (facts, question, target). Targets are short answers; examples whose target is
-"what the unedited model says" (locality, no instruction) get it filled in by generation, so the
-editor learns to leave unrelated questions alone. MQuAKE-CF-3k is never read here.
+"what the unedited model says" (locality: an unrelated instruction, or a neighbour of the edit) get
+it filled in by generation, so the editor learns to leave unrelated questions alone. Questions with
+no instruction need no examples: there the editor is the base model by construction.
+MQuAKE-CF-3k is never read here.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class TrainExample:
     question: str
     target: str | None  # None: the unedited model's own answer, filled in before training
     source: str
-    kind: str  # multihop, singlehop, rel, gen, por, locality, no_instruction
+    kind: str  # multihop, singlehop, rel, gen, por, locality, neighbourhood
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -202,10 +204,24 @@ class DataBuilder:
             question = self.rng.choice(self.locality_questions)
             facts = self.rng.sample(self.fact_pool, self.rng.randint(1, 3))
             examples.append(TrainExample(facts, question, None, self.rng.choice(self.sources), "locality"))
-        for _ in range(self.mix.no_instruction):
-            question = self.rng.choice(self.locality_questions)
-            examples.append(TrainExample([], question, None, self.rng.choice(self.sources), "no_instruction"))
         return examples
+
+    def neighbourhood(self) -> list[TrainExample]:
+        """Hard locality: the edit itself with a question it must not change: CounterFact's neighbours
+        (same relation, another subject, so the relevance score is middling) and ZsRE's own unrelated
+        question."""
+        candidates = []
+        if "counterfact" in self.sources:
+            for case in self.data["counterfact"]:
+                for prompt in case["neighborhood_prompts"][:5]:
+                    candidates.append(
+                        TrainExample([case["ins"]], prompt, None, "counterfact", "neighbourhood")
+                    )
+        if "zsre" in self.sources:
+            for case in self.data["zsre"]:
+                question = case["loc"].removeprefix("nq question: ").strip() + "?"
+                candidates.append(TrainExample([case["ins"]], question, None, "zsre", "neighbourhood"))
+        return self._draw(candidates, self.mix.neighbourhood)
 
     def build(self) -> list[TrainExample]:
         makers: dict[str, Callable[[], list[TrainExample]]] = {
@@ -214,7 +230,8 @@ class DataBuilder:
             "counterfact": self.counterfact,
             "zsre": self.zsre,
         }
-        examples = [e for source in self.sources for e in makers[source]()] + self.locality()
+        examples = [e for source in self.sources for e in makers[source]()]
+        examples += self.locality() + self.neighbourhood()
         for example in examples:
             example.facts = self._task(example.source, example.facts)
         self.rng.shuffle(examples)
@@ -226,7 +243,7 @@ def fill_base_targets(
     base_answer: Callable[[list[str]], list[str]],
     cache_file: Path | None = None,
 ) -> None:
-    """Give locality / no-instruction examples the unedited model's answer to the bare question."""
+    """Give locality examples the unedited model's answer to the bare question."""
     cache: dict[str, str] = json.loads(cache_file.read_text()) if cache_file and cache_file.is_file() else {}
     missing = sorted({e.question for e in examples if e.target is None and e.question not in cache})
     if missing:
