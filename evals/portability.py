@@ -172,6 +172,30 @@ def _memory(cfg: PortabilityConfig, cases: Sequence[EditCase], tmp: Path) -> Any
     return mem
 
 
+def loc_by_relevance(probes: Sequence[dict], prefixes: Path | None) -> dict[str, dict]:
+    """Loc split by the relevance weight r the editor gives each probe's instruction (0, between, 1):
+    where locality is kept and where it is lost."""
+    from editor.instructed import SHIPPED_PREFIXES, InstructEdConfig
+    from editor.instructed.editor import relevance_weights
+
+    loc = [p for p in probes if p["metric"] == "Loc" and p["facts"]]
+    if not loc:
+        return {}
+    config = InstructEdConfig.from_yaml(Path(prefixes or SHIPPED_PREFIXES) / "config.yaml")
+    weights = relevance_weights([p["prompt"] for p in loc], [p["facts"] for p in loc], config)
+    groups = {"r=0": weights == 0, "0<r<1": (weights > 0) & (weights < 1), "r=1": weights == 1}
+    out = {}
+    for name, selected in groups.items():
+        chosen = [p for p, keep in zip(loc, selected.tolist(), strict=True) if keep]
+        token = [p["token_acc"] for p in chosen if p["token_acc"] is not None]
+        out[name] = {
+            "n": len(chosen),
+            "exact": metrics.safe_mean(float(p["exact"]) for p in chosen),
+            "token_acc": metrics.safe_mean(token),
+        }
+    return out
+
+
 def run_portability(cfg: PortabilityConfig) -> dict:
     if cfg.mode not in MODES:
         raise ValueError(f"--mode must be one of {', '.join(MODES)}, got {cfg.mode!r}")
@@ -206,6 +230,9 @@ def run_portability(cfg: PortabilityConfig) -> dict:
         "n_edits_in_memory": 0 if cfg.mode == "gold" else len(cases),
         "n_probes": len(probes),
         "metrics": metrics.summarize_portability(probes),
+        "loc_by_relevance": loc_by_relevance(probes, cfg.resources.prefixes)
+        if cfg.method == "instructed" and cfg.use_prefixes and cfg.reweight
+        else None,
         "token_acc_available": any(p["token_acc"] is not None for p in probes),
         "model": cfg.resources.model_spec or "default",
         "prefixes": str(cfg.resources.prefixes or "shipped"),

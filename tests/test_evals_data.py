@@ -187,3 +187,20 @@ def test_report_merges_runs_into_table_and_png(tmp_path):
     assert "| ike | edits | all | 3 | 33.3 |" in text
     assert "CAPE-KG" in text and "`hopedit eval x`" in text
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_loc_is_split_by_the_relevance_weight_of_the_instruction():
+    from evals.portability import loc_by_relevance
+
+    edit = ["The original language of Mariana Pineda is Tamil."]
+    probes = [
+        {"metric": "Loc", "prompt": "Who won the marathon in New York City?", "facts": edit},
+        {"metric": "Loc", "prompt": "The original language of Mariana Pineda is", "facts": edit},
+        {"metric": "Rel", "prompt": "The original language of Mariana Pineda is", "facts": edit},
+    ]
+    for probe, exact in zip(probes, (1, 0, 1), strict=True):
+        probe.update(exact=exact, token_acc=float(exact))
+    groups = loc_by_relevance(probes, None)
+    assert groups["r=0"] == {"n": 1, "exact": 1.0, "token_acc": 1.0}
+    assert groups["r=1"] == {"n": 1, "exact": 0.0, "token_acc": 0.0}
+    assert groups["0<r<1"] == {"n": 0, "exact": None, "token_acc": None}

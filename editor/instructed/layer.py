@@ -18,7 +18,9 @@ attention unchanged; r -> 0 mutes the instruction). It acts in all layers, not j
 instruction muted only in the band would still be read by the layers around it. The official
 code instead multiplies the pre-softmax scores of some rows by r, which only changes the softmax
 temperature and can even sharpen attention on an irrelevant instruction. Instruction rows keep
-their attention so the facts are encoded the same whatever the question.
+their attention so the facts are encoded the same whatever the question. The rotary positions that
+go with r (`editor.instructed.editor.token_positions`) let the instruction take up only r of its
+length, so at r = 0 the question rows compute exactly what they compute without an instruction.
 
 Prefixes and re-weighting act only in forward calls that pass `use_prefixes=True` (re-weighting
 also needs `relevance`); other calls go to transformers' own SDPA attention with the same
