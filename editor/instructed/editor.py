@@ -126,7 +126,7 @@ class InstructEdEditor:
                 input_ids=step_ids,
                 attention_mask=attention_mask,
                 position_ids=positions,
-                past_key_values=cache,
+                cache=cache,
                 use_cache=True,
                 **extra,
             ).logits[:, -1]
