@@ -84,6 +84,12 @@ class InstructEdEditor:
     def tokenizer(self):
         return self.llm.tokenizer
 
+    def _relevance(self, questions, facts, use_prefixes: bool, reweight: bool) -> torch.Tensor | None:
+        """Embed question and instruction only when the weights are used (prefixes with re-weighting)."""
+        if not (use_prefixes and reweight):
+            return None
+        return relevance_weights(questions, facts, self.model.config)
+
     def answer(
         self,
         questions: Sequence[str],
@@ -102,12 +108,12 @@ class InstructEdEditor:
         return results
 
     def _answer_batch(self, questions, facts, use_prefixes, reweight, max_new_tokens) -> list[Generation]:
-        relevance = relevance_weights(questions, facts, self.model.config)
+        relevance = self._relevance(questions, facts, use_prefixes, reweight)
         with self.llm.lock, torch.inference_mode():  # the tokenizer's padding state is shared too
             batch = encode(self.tokenizer, questions, facts)
             self.llm.calls += 1
             new_tokens = self._greedy(
-                batch, instructed_inputs(batch, relevance if reweight else None, use_prefixes), max_new_tokens
+                batch, instructed_inputs(batch, relevance, use_prefixes), max_new_tokens
             )
         return self.llm.decode(new_tokens, batch.attention_mask, stop=[])
 
@@ -161,11 +167,10 @@ class InstructEdEditor:
         return results
 
     def _target_predictions_batch(self, questions, facts, targets, use_prefixes, reweight):
-        relevance = relevance_weights(questions, facts, self.model.config)
+        relevance = self._relevance(questions, facts, use_prefixes, reweight)
         with self.llm.lock, torch.inference_mode():
             batch = encode(self.tokenizer, questions, facts, [t.strip() for t in targets])
-            inputs = instructed_inputs(batch, relevance if reweight else None, use_prefixes)
-            logits = self.model.base(**inputs).logits
+            logits = self.model.base(**instructed_inputs(batch, relevance, use_prefixes)).logits
         predicted = logits[:, :-1].argmax(-1)
         gold = batch.input_ids[:, 1:]
         scored = batch.target_mask[:, 1:]
