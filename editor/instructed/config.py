@@ -22,14 +22,12 @@ class InstructEdConfig:
     prefix_attention: Literal["joint", "zero_gate"] = "joint"
     reweight: bool = True
     # Relevance weight r from sim = cos(Enc(question), Enc(instruction)): a linear ramp from
-    # r = 0 at sim <= relevance_floor up to r = 1 at sim >= relevance_full. The raw cosine
-    # of MiniLM is 0.0-0.4 even for unrelated text, so using it directly as r barely mutes an
-    # irrelevant instruction. The thresholds come from the training files only: unrelated ZsRE
-    # locality questions score below 0.17 (95th percentile), CounterFact neighbourhood prompts
-    # (same relation, other subject) 0.30 median, while relevant inputs (MQuAKE-hard chains,
-    # ZsRE/PokeMQA questions, CounterFact prompts) mostly score above 0.5: with 0.3-0.45, half the
-    # neighbours are muted fully and 100% of MQuAKE-hard chains, 79% of CounterFact paraphrases
-    # are read fully.
+    # r = 0 at sim <= relevance_floor up to r = 1 at sim >= relevance_full. MiniLM's cosine for an
+    # edit and a question it must not change reaches 0.56 (CounterFact neighbours, 95th percentile),
+    # so the raw cosine as r would barely mute anything. The thresholds come from the training files
+    # only (`python -m editor.train.relevance_stats`): with 0.3-0.45 every unrelated ZsRE question and
+    # half the CounterFact neighbours are muted fully, while every MQuAKE-hard chain, ZsRE and PokeMQA
+    # question and 78% of CounterFact paraphrases are read fully.
     relevance_floor: float = 0.3
     relevance_full: float = 0.45
     init_std: float = 0.02
