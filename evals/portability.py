@@ -69,7 +69,9 @@ class _Facts:
         else:
             retrieval = self.memory.retrieve(prompt, n_hops=1)
             facts = [] if retrieval.gated else retrieval.sentences
-        return [self.task_line, *facts] if self.task_line and facts else facts
+        from editor.train.data import with_task_line
+
+        return with_task_line(self.task_line, facts)
 
 
 def _unedited_answers(editor: Any, prompts: Sequence[str]) -> list[str]:
@@ -95,9 +97,7 @@ def _score_chunk(cfg: PortabilityConfig, cases: Sequence[EditCase], facts: _Fact
     loc_index = [i for i, (_, p) in enumerate(probes) if p.metric == "Loc"]
     unedited = dict(zip(loc_index, _unedited_answers(editor, [prompts[i] for i in loc_index]), strict=True))
     targets = [_short(unedited[i]) if p.metric == "Loc" else p.targets[0] for i, (_, p) in enumerate(probes)]
-    token_acc: list[float | None] = [None] * len(probes)
-    if cfg.method == "instructed":
-        _token_metrics(cfg, editor, probes, facts_lists, token_acc)
+    token_acc = _token_metrics(cfg, editor, probes, facts_lists) if cfg.method == "instructed" else {}
     seconds = time.perf_counter() - start
     for case in cases:
         rows = []
@@ -122,14 +122,14 @@ def _score_chunk(cfg: PortabilityConfig, cases: Sequence[EditCase], facts: _Fact
                     "prediction": pred,
                     "exact": exact,
                     "contains": contains,
-                    "token_acc": token_acc[i],
+                    "token_acc": token_acc.get(i),
                 }
             )
         yield {"case": case.case, "edit": case.sentence, "seconds": seconds / len(cases), "probes": rows}
 
 
-def _token_metrics(cfg: PortabilityConfig, editor: Any, probes: list, facts_lists: list, out: list) -> None:
-    """EasyEdit's teacher-forced metrics, written into `out` per probe: for Rel/Gen/Por the share of
+def _token_metrics(cfg: PortabilityConfig, editor: Any, probes: list, facts_lists: list) -> dict[int, float]:
+    """EasyEdit's teacher-forced metrics by probe index: for Rel/Gen/Por the share of
     gold target tokens predicted; for Loc the share of positions of the true answer where the edited
     model's prediction agrees with the unedited model's (base model, no instruction)."""
     gold = [i for i, (_, p) in enumerate(probes) if p.metric != "Loc" and p.targets]
@@ -137,7 +137,7 @@ def _token_metrics(cfg: PortabilityConfig, editor: Any, probes: list, facts_list
     texts = {i: probes[i][1].targets[0] for i in gold} | {i: probes[i][1].loc_answer for i in loc}
     order = gold + loc
     if not order:
-        return
+        return {}
     edited = editor.target_predictions(
         [probes[i][1].prompt for i in order],
         [facts_lists[i] for i in order],
@@ -146,8 +146,7 @@ def _token_metrics(cfg: PortabilityConfig, editor: Any, probes: list, facts_list
         reweight=cfg.reweight,
     )
     predicted = dict(zip(order, edited, strict=True))
-    for i in gold:
-        out[i] = metrics.token_accuracy([p == g for p, g in zip(*predicted[i], strict=True)])
+    out = {i: metrics.token_accuracy([p == g for p, g in zip(*predicted[i], strict=True)]) for i in gold}
     if loc:
         unedited = editor.target_predictions(
             [probes[i][1].prompt for i in loc], [[] for _ in loc], [texts[i] for i in loc], use_prefixes=False
@@ -156,6 +155,7 @@ def _token_metrics(cfg: PortabilityConfig, editor: Any, probes: list, facts_list
             out[i] = metrics.token_accuracy(
                 [p == b for p, b in zip(predicted[i][0], base_predicted, strict=True)]
             )
+    return out
 
 
 def _memory(cfg: PortabilityConfig, cases: Sequence[EditCase], tmp: Path) -> Any:

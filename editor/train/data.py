@@ -35,6 +35,11 @@ TASK_INSTRUCTIONS = {
 }
 
 
+def with_task_line(task_line: str | None, facts: list[str]) -> list[str]:
+    """InstructEdit: the task line goes before the facts; no facts, no instruction, no task line."""
+    return [task_line, *facts] if task_line and facts else facts
+
+
 @dataclass
 class TrainExample:
     facts: list[str]
@@ -126,9 +131,6 @@ class DataBuilder:
         if not keep_order or self.rng.random() < self.mix.shuffle_fact_order:
             self.rng.shuffle(facts)
         return facts
-
-    def _task(self, source: str, facts: list[str]) -> list[str]:
-        return [TASK_INSTRUCTIONS[source], *facts] if self.task_instructions and facts else facts
 
     def _draw(self, candidates: list[TrainExample], n: int) -> list[TrainExample]:
         if not candidates:
@@ -233,7 +235,8 @@ class DataBuilder:
         examples = [e for source in self.sources for e in makers[source]()]
         examples += self.locality() + self.neighbourhood()
         for example in examples:
-            example.facts = self._task(example.source, example.facts)
+            task_line = TASK_INSTRUCTIONS[example.source] if self.task_instructions else None
+            example.facts = with_task_line(task_line, example.facts)
         self.rng.shuffle(examples)
         return examples
 
