@@ -50,6 +50,7 @@ class InstructedAgent:
             generations = self.editor.answer(
                 [questions[i] for i in edited],
                 [retrievals[i].sentences for i in edited],
+                [retrievals[i].entities for i in edited],
                 reweight=self.reweight,
                 max_new_tokens=self.max_new_tokens,
             )

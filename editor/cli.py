@@ -18,13 +18,21 @@ def train(
     ),
     model: str | None = typer.Option(None, help="Base model: HF directory or GGUF path (default: bundled)."),
     steps: int | None = typer.Option(None, help="Override the number of steps."),
+    holdout: list[str] | None = typer.Option(
+        None, help="Leave this training source out (mquake, pokemqa, counterfact, zsre). Repeatable."
+    ),
+    task_instructions: bool | None = typer.Option(
+        None,
+        "--task-instructions/--no-task-instructions",
+        help="InstructEdit: prepend a per-source task line to the facts (default: as the config says).",
+    ),
     smoke: bool = typer.Option(False, help="A few steps on a small mix, for tests."),
     ship: bool = typer.Option(False, help="Copy the trained prefixes to the package's shipped weights."),
 ) -> None:
     """Train soft-instruction prefixes on the frozen base model (resumes from OUT/checkpoint)."""
     from editor.instructed import SHIPPED_PREFIXES
     from editor.train.config import DEFAULT_CONFIG, DataMix, TrainConfig
-    from editor.train.data import TRAIN_FILES
+    from editor.train.data import TRAIN_FILES, DataBuilder
     from editor.train.trainer import Trainer
 
     missing = [name for name in TRAIN_FILES.values() if not (data_dir / name).is_file()]
@@ -46,10 +54,18 @@ def train(
             counterfact=4,
             zsre=4,
             locality=4,
-            neighbourhood=2,
         )
     if steps is not None:
         train_config.steps = steps
+    if holdout:
+        try:
+            DataBuilder.sources_for(holdout)
+        except ValueError as error:
+            typer.echo(f"error: --holdout: {error}", err=True)
+            raise typer.Exit(2) from error
+        train_config.holdout_sources = list(holdout)
+    if task_instructions is not None:
+        train_config.task_instructions = task_instructions
     result = Trainer(train_config, out, data_dir, model).run()
     typer.echo(
         f"trained {result.steps} steps in {result.seconds:.0f}s: loss {result.first_loss:.3f} -> "

@@ -20,6 +20,7 @@ from evals import metrics
 from evals.mquake_data import (
     Case,
     edit_batches,
+    gold_chain_entities,
     gold_chain_facts,
     load_cases,
     needed_facts,
@@ -202,10 +203,19 @@ def _gold_cases(res: Resources, cases: Sequence[Case], use_prefixes: bool, rewei
     """The editor benchmark: the gold chain facts are the instructions, no retrieval at all."""
     editor = res.editor()
     facts = [gold_chain_facts(c) for c in cases]
+    entities = [gold_chain_entities(c) for c in cases]
     questions = [q for c in cases for q in c["questions"]]
     start = time.perf_counter()
     switches = {"use_prefixes": use_prefixes, "reweight": reweight}
-    outputs = [g.text for g in editor.answer(questions, [f for f in facts for _ in range(3)], **switches)]
+    outputs = [
+        g.text
+        for g in editor.answer(
+            questions,
+            [f for f in facts for _ in range(3)],
+            [e for e in entities for _ in range(3)],
+            **switches,
+        )
+    ]
     seconds = time.perf_counter() - start
     hop_qs = [[h["question"] for h in c["new_single_hops"]] for c in cases]
     hop_out = [
@@ -213,6 +223,7 @@ def _gold_cases(res: Resources, cases: Sequence[Case], use_prefixes: bool, rewei
         for g in editor.answer(
             [q for qs in hop_qs for q in qs],
             [f for f, qs in zip(facts, hop_qs, strict=True) for _ in qs],
+            [e for e, qs in zip(entities, hop_qs, strict=True) for _ in qs],
             **switches,
         )
     ]

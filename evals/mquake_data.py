@@ -69,6 +69,12 @@ def gold_chain_facts(case: Case) -> list[str]:
     return [f"{hop['cloze']} {hop['answer']}." for hop in case["new_single_hops"]]
 
 
+def gold_chain_entities(case: Case) -> list[str]:
+    """Subjects and objects of the edited chain, for the editor's entity test."""
+    names = [name for s, _, o in case["orig"]["new_triples_labeled"] for name in (s, o)]
+    return list(dict.fromkeys(names))
+
+
 def needed_facts(case: Case, memory: str) -> list[tuple[str, str]]:
     """(subject, object) pairs a retriever must find: the case's edits when only edits are stored,
     the whole edited chain when a background KG holds the unedited hops."""

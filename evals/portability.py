@@ -63,15 +63,16 @@ class _Facts:
         self.memory = memory
         self.task_line = task_line
 
-    def for_probe(self, case: EditCase, prompt: str) -> list[str]:
-        if self.mode == "gold":
-            facts = [case.sentence]
-        else:
-            retrieval = self.memory.retrieve(prompt, n_hops=1)
-            facts = [] if retrieval.gated else retrieval.sentences
+    def for_probe(self, case: EditCase, prompt: str) -> tuple[list[str], list[str]]:
+        """The instruction facts and their entities (for the editor's entity test)."""
         from editor.train.data import with_task_line
 
-        return with_task_line(self.task_line, facts)
+        if self.mode == "gold":
+            facts, entities = [case.sentence], [case.subject, case.target]
+        else:
+            retrieval = self.memory.retrieve(prompt, n_hops=1)
+            facts, entities = ([], []) if retrieval.gated else (retrieval.sentences, retrieval.entities)
+        return with_task_line(self.task_line, facts), entities
 
 
 def _unedited_answers(editor: Any, prompts: Sequence[str]) -> list[str]:
@@ -88,16 +89,26 @@ def _score_chunk(cfg: PortabilityConfig, cases: Sequence[EditCase], facts: _Fact
     probes = [(c, p) for c in cases for p in c.probes]
     prompts = [p.prompt for _, p in probes]
     start = time.perf_counter()
-    facts_lists = [facts.for_probe(c, p.prompt) for c, p in probes]
+    instructions = [facts.for_probe(c, p.prompt) for c, p in probes]
+    facts_lists = [f for f, _ in instructions]
+    entity_lists = [e for _, e in instructions]
     if cfg.method == "base":
         outputs = _unedited_answers(editor, prompts)
     else:
-        gens = editor.answer(prompts, facts_lists, use_prefixes=cfg.use_prefixes, reweight=cfg.reweight)
+        gens = editor.answer(
+            prompts, facts_lists, entity_lists, use_prefixes=cfg.use_prefixes, reweight=cfg.reweight
+        )
         outputs = [g.text for g in gens]
     loc_index = [i for i, (_, p) in enumerate(probes) if p.metric == "Loc"]
-    unedited = dict(zip(loc_index, _unedited_answers(editor, [prompts[i] for i in loc_index]), strict=True))
+    if cfg.method == "base":  # the outputs already are the unedited answers
+        unedited = {i: outputs[i] for i in loc_index}
+    else:
+        loc_answers = _unedited_answers(editor, [prompts[i] for i in loc_index])
+        unedited = dict(zip(loc_index, loc_answers, strict=True))
     targets = [_short(unedited[i]) if p.metric == "Loc" else p.targets[0] for i, (_, p) in enumerate(probes)]
-    token_acc = _token_metrics(cfg, editor, probes, facts_lists) if cfg.method == "instructed" else {}
+    token_acc = (
+        _token_metrics(cfg, editor, probes, facts_lists, entity_lists) if cfg.method == "instructed" else {}
+    )
     seconds = time.perf_counter() - start
     for case in cases:
         rows = []
@@ -118,6 +129,7 @@ def _score_chunk(cfg: PortabilityConfig, cases: Sequence[EditCase], facts: _Fact
                     "prompt": p.prompt,
                     "target": targets[i],
                     "facts": facts_lists[i],
+                    "entities": entity_lists[i],
                     "output": outputs[i],
                     "prediction": pred,
                     "exact": exact,
@@ -128,7 +140,9 @@ def _score_chunk(cfg: PortabilityConfig, cases: Sequence[EditCase], facts: _Fact
         yield {"case": case.case, "edit": case.sentence, "seconds": seconds / len(cases), "probes": rows}
 
 
-def _token_metrics(cfg: PortabilityConfig, editor: Any, probes: list, facts_lists: list) -> dict[int, float]:
+def _token_metrics(
+    cfg: PortabilityConfig, editor: Any, probes: list, facts_lists: list, entity_lists: list
+) -> dict[int, float]:
     """EasyEdit's teacher-forced metrics by probe index: for Rel/Gen/Por the share of
     gold target tokens predicted; for Loc the share of positions of the true answer where the edited
     model's prediction agrees with the unedited model's (base model, no instruction)."""
@@ -142,6 +156,7 @@ def _token_metrics(cfg: PortabilityConfig, editor: Any, probes: list, facts_list
         [probes[i][1].prompt for i in order],
         [facts_lists[i] for i in order],
         [texts[i] for i in order],
+        [entity_lists[i] for i in order],
         use_prefixes=cfg.use_prefixes,
         reweight=cfg.reweight,
     )
@@ -172,17 +187,17 @@ def _memory(cfg: PortabilityConfig, cases: Sequence[EditCase], tmp: Path) -> Any
     return mem
 
 
-def loc_by_relevance(probes: Sequence[dict], prefixes: Path | None) -> dict[str, dict]:
-    """Loc split by the relevance weight r the editor gives each probe's instruction (0, between, 1):
-    where locality is kept and where it is lost."""
-    from editor.instructed import SHIPPED_PREFIXES, InstructEdConfig
-    from editor.instructed.editor import relevance_weights
+def loc_by_relevance(probes: Sequence[dict], config: Any) -> dict[str, dict]:
+    """Loc split by the relevance weight r the editor (InstructEd `config`) gives each probe's
+    instruction (0, between, 1): where locality is kept and where it is lost."""
+    from editor.instructed.relevance import relevance_weights
 
     loc = [p for p in probes if p["metric"] == "Loc" and p["facts"]]
     if not loc:
         return {}
-    config = InstructEdConfig.from_yaml(Path(prefixes or SHIPPED_PREFIXES) / "config.yaml")
-    weights = relevance_weights([p["prompt"] for p in loc], [p["facts"] for p in loc], config)
+    weights = relevance_weights(
+        [p["prompt"] for p in loc], [p["facts"] for p in loc], config, [p["entities"] for p in loc]
+    )
     groups = {"r=0": weights == 0, "0<r<1": (weights > 0) & (weights < 1), "r=1": weights == 1}
     out = {}
     for name, selected in groups.items():
@@ -230,7 +245,7 @@ def run_portability(cfg: PortabilityConfig) -> dict:
         "n_edits_in_memory": 0 if cfg.mode == "gold" else len(cases),
         "n_probes": len(probes),
         "metrics": metrics.summarize_portability(probes),
-        "loc_by_relevance": loc_by_relevance(probes, cfg.resources.prefixes)
+        "loc_by_relevance": loc_by_relevance(probes, cfg.resources.editor().model.config)
         if cfg.method == "instructed" and cfg.use_prefixes and cfg.reweight
         else None,
         "token_acc_available": any(p["token_acc"] is not None for p in probes),

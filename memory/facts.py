@@ -68,3 +68,9 @@ class Retrieval:
     @property
     def sentences(self) -> list[str]:
         return [scored.fact.sentence for scored in self.facts]
+
+    @property
+    def entities(self) -> list[str]:
+        """Subjects and objects of the facts, in order, without repeats."""
+        names = [name for scored in self.facts for name in (scored.fact.subject, scored.fact.object)]
+        return list(dict.fromkeys(names))

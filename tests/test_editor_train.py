@@ -12,6 +12,7 @@ import torch
 from helpers_editor import tiny_llama_dir, tiny_loaded
 
 from editor.instructed import InstructEdConfig, InstructEdEditor, InstructEdModel
+from editor.instructed.relevance import entity_gate
 from editor.llm import LocalLLM
 from editor.train.config import DataMix
 from editor.train.data import DataBuilder, TrainExample
@@ -27,22 +28,22 @@ def tiny_dir(tmp_path_factory):
 
 
 def test_builder_is_seeded_and_covers_every_kind():
-    mix = DataMix(
-        mquake_multihop=6, mquake_singlehop=6, pokemqa=6, counterfact=6, zsre=6, locality=4, neighbourhood=4
-    )
+    mix = DataMix(mquake_multihop=6, mquake_singlehop=6, pokemqa=6, counterfact=6, zsre=6, locality=4)
     first = DataBuilder(FIXTURE_DATA, mix, seed=3, task_instructions=False, holdout=[]).build()
     second = DataBuilder(FIXTURE_DATA, mix, seed=3, task_instructions=False, holdout=[]).build()
     assert [e.to_dict() for e in first] == [e.to_dict() for e in second]
     kinds = {e.kind for e in first}
-    assert {"multihop", "singlehop", "rel", "gen", "por", "locality", "neighbourhood"} <= kinds
-    assert all(e.target is None for e in first if e.kind in ("locality", "neighbourhood"))
-    assert all(len(e.facts) == 1 for e in first if e.kind == "neighbourhood")
+    assert {"multihop", "singlehop", "rel", "gen", "por", "locality"} <= kinds
+    assert all(e.target is None for e in first if e.kind == "locality")
+    # edits carry their entities, and every edit question names one of them (the entity test lets
+    # it read its facts); unrelated locality facts come without entities
+    edits = [e for e in first if e.kind != "locality"]
+    assert all(e.entities and entity_gate(e.question, e.entities) == 1.0 for e in edits)
+    assert all(e.entities == [] for e in first if e.kind == "locality")
 
 
 def test_holding_out_a_source_and_task_instructions():
-    mix = DataMix(
-        mquake_multihop=2, mquake_singlehop=2, pokemqa=2, counterfact=2, zsre=2, locality=2, neighbourhood=0
-    )
+    mix = DataMix(mquake_multihop=2, mquake_singlehop=2, pokemqa=2, counterfact=2, zsre=2, locality=2)
     examples = DataBuilder(FIXTURE_DATA, mix, seed=0, task_instructions=True, holdout=["zsre"]).build()
     assert "zsre" not in {e.source for e in examples}
     assert all(e.facts[0].startswith("Task:") for e in examples if e.facts)
@@ -131,3 +132,26 @@ def test_train_rejects_a_missing_data_dir(tmp_path):
     )
     assert result.returncode == 2
     assert "lacks training files" in result.stderr
+
+
+def test_train_rejects_an_unknown_held_out_source():
+    result = subprocess.run(
+        [str(HOPEDIT), "train", "--data-dir", str(FIXTURE_DATA), "--holdout", "wikidata"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "unknown held-out sources ['wikidata']" in result.stderr
+
+
+def test_held_out_training_from_the_command_line(tiny_dir, tmp_path):
+    out = tmp_path / "heldout"
+    command = [str(HOPEDIT), "train", "--smoke", "--model", str(tiny_dir), "--data-dir", str(FIXTURE_DATA)]
+    command += ["--out", str(out), "--holdout", "zsre", "--task-instructions"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((out / "prefixes" / "meta.json").read_text())
+    assert "portability/zsre_portability_train.json" not in meta["train_files"]
+    examples = [json.loads(line) for line in (out / "train_data.jsonl").read_text().splitlines()]
+    assert examples and all(e["source"] != "zsre" for e in examples)
+    assert all(e["facts"][0].startswith("Task:") for e in examples if e["facts"])

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from editor.instructed import InstructEdConfig
 from evals.mquake import case_record
 from evals.mquake_data import (
     EvalDataError,
     edit_batches,
+    gold_chain_entities,
     gold_chain_facts,
     load_cases,
     needed_facts,
@@ -66,6 +68,9 @@ def test_gold_chain_and_needed_facts():
     chain = gold_chain_facts(case)
     assert len(chain) == len(case["new_single_hops"])
     assert chain[-1].endswith(case["new_answer"] + ".")
+    entities = gold_chain_entities(case)
+    assert entities[0] == case["orig"]["new_triples_labeled"][0][0]
+    assert entities[-1] == case["new_answer"] and len(entities) == len(set(entities))
     assert needed_facts(case, "edits") == [
         (r["subject"], r["target_new"]["str"]) for r in case["requested_rewrite"]
     ]
@@ -193,14 +198,19 @@ def test_loc_is_split_by_the_relevance_weight_of_the_instruction():
     from evals.portability import loc_by_relevance
 
     edit = ["The original language of Mariana Pineda is Tamil."]
-    probes = [
-        {"metric": "Loc", "prompt": "Who won the marathon in New York City?", "facts": edit},
-        {"metric": "Loc", "prompt": "The original language of Mariana Pineda is", "facts": edit},
-        {"metric": "Rel", "prompt": "The original language of Mariana Pineda is", "facts": edit},
+    prompts = [
+        ("Loc", "Who won the marathon in New York City?"),
+        ("Loc", "The original language of Mariana Pineda is"),
+        ("Loc", "The original language of La Traviata is"),  # same relation, another subject: gated
+        ("Rel", "The original language of Mariana Pineda is"),
     ]
-    for probe, exact in zip(probes, (1, 0, 1), strict=True):
+    probes = [
+        {"metric": metric, "prompt": prompt, "facts": edit, "entities": ["Mariana Pineda", "Tamil"]}
+        for metric, prompt in prompts
+    ]
+    for probe, exact in zip(probes, (1, 0, 1, 1), strict=True):
         probe.update(exact=exact, token_acc=float(exact))
-    groups = loc_by_relevance(probes, None)
-    assert groups["r=0"] == {"n": 1, "exact": 1.0, "token_acc": 1.0}
+    groups = loc_by_relevance(probes, InstructEdConfig())
+    assert groups["r=0"] == {"n": 2, "exact": 1.0, "token_acc": 1.0}
     assert groups["r=1"] == {"n": 1, "exact": 0.0, "token_acc": 0.0}
     assert groups["0<r<1"] == {"n": 0, "exact": None, "token_acc": None}

@@ -30,6 +30,10 @@ class InstructEdConfig:
     # question and 78% of CounterFact paraphrases are read fully.
     relevance_floor: float = 0.3
     relevance_full: float = 0.45
+    # r is 0 unless the question names an entity of the instruction's facts (see
+    # `editor.instructed.relevance`): the cosine alone lets same-relation questions about other
+    # subjects read the edit.
+    entity_gate: bool = True
     init_std: float = 0.02
     base_model_id: str = ""
     base_weights_hash: str = ""

@@ -8,29 +8,13 @@ from pathlib import Path
 import torch
 from transformers import DynamicCache
 
-from editor.instructed.config import InstructEdConfig
 from editor.instructed.model import InstructEdModel
+from editor.instructed.relevance import relevance_weights
 from editor.llm import Generation, LocalLLM
 from editor.loading import load_base_model
 from editor.prompting import EncodedBatch, encode
-from memory.embedder import embed
 
 SHIPPED_PREFIXES = Path(__file__).resolve().parent.parent / "weights" / "instructed"
-
-
-def relevance_weights(
-    questions: Sequence[str], facts: Sequence[Sequence[str]], config: InstructEdConfig
-) -> torch.Tensor:
-    """The re-weighting factor r per example (see the layer). Without an instruction r = 0: there is
-    nothing to read, and the prefixes stay silent too, so the editor answers as the base model."""
-    instructions = [" ".join(f) for f in facts]
-    with_text = [i for i, text in enumerate(instructions) if text]
-    weights = torch.zeros(len(questions))
-    if with_text:
-        q = embed([questions[i] for i in with_text])
-        f = embed([instructions[i] for i in with_text])
-        weights[with_text] = config.relevance_weight(torch.from_numpy((q * f).sum(axis=1)).float())
-    return weights
 
 
 def token_positions(
@@ -63,6 +47,10 @@ def instructed_inputs(
     return inputs
 
 
+def _chunk(entities: Sequence[Sequence[str]] | None, chunk: slice) -> Sequence[Sequence[str]] | None:
+    return None if entities is None else entities[chunk]
+
+
 class InstructEdEditor:
     """The frozen base model plus trained prefixes; `llm` is the same model, unedited."""
 
@@ -84,31 +72,44 @@ class InstructEdEditor:
     def tokenizer(self):
         return self.llm.tokenizer
 
-    def _relevance(self, questions, facts, use_prefixes: bool, reweight: bool) -> torch.Tensor | None:
+    def _relevance(
+        self, questions, facts, entities, use_prefixes: bool, reweight: bool
+    ) -> torch.Tensor | None:
         """Embed question and instruction only when the weights are used (prefixes with re-weighting)."""
         if not (use_prefixes and reweight):
             return None
-        return relevance_weights(questions, facts, self.model.config)
+        return relevance_weights(questions, facts, self.model.config, entities)
 
     def answer(
         self,
         questions: Sequence[str],
         facts: Sequence[Sequence[str]],
+        entities: Sequence[Sequence[str]] | None = None,
         use_prefixes: bool = True,
         reweight: bool = True,
         max_new_tokens: int = 24,
     ) -> list[Generation]:
-        """Greedy short answers; without prefixes this is the base model on the same prompt."""
+        """Greedy short answers; without prefixes this is the base model on the same prompt.
+        `entities[i]`: the subjects and objects of facts[i], for the relevance weight's entity test."""
         results: list[Generation] = []
         for start in range(0, len(questions), self.max_batch_size):
             chunk = slice(start, start + self.max_batch_size)
             results.extend(
-                self._answer_batch(questions[chunk], facts[chunk], use_prefixes, reweight, max_new_tokens)
+                self._answer_batch(
+                    questions[chunk],
+                    facts[chunk],
+                    _chunk(entities, chunk),
+                    use_prefixes,
+                    reweight,
+                    max_new_tokens,
+                )
             )
         return results
 
-    def _answer_batch(self, questions, facts, use_prefixes, reweight, max_new_tokens) -> list[Generation]:
-        relevance = self._relevance(questions, facts, use_prefixes, reweight)
+    def _answer_batch(
+        self, questions, facts, entities, use_prefixes, reweight, max_new_tokens
+    ) -> list[Generation]:
+        relevance = self._relevance(questions, facts, entities, use_prefixes, reweight)
         with self.llm.lock, torch.inference_mode():  # the tokenizer's padding state is shared too
             batch = encode(self.tokenizer, questions, facts)
             self.llm.calls += 1
@@ -151,6 +152,7 @@ class InstructEdEditor:
         questions: Sequence[str],
         facts: Sequence[Sequence[str]],
         targets: Sequence[str],
+        entities: Sequence[Sequence[str]] | None = None,
         use_prefixes: bool = True,
         reweight: bool = True,
     ) -> list[tuple[list[int], list[int]]]:
@@ -161,13 +163,18 @@ class InstructEdEditor:
             chunk = slice(start, start + self.max_batch_size)
             results.extend(
                 self._target_predictions_batch(
-                    questions[chunk], facts[chunk], targets[chunk], use_prefixes, reweight
+                    questions[chunk],
+                    facts[chunk],
+                    targets[chunk],
+                    _chunk(entities, chunk),
+                    use_prefixes,
+                    reweight,
                 )
             )
         return results
 
-    def _target_predictions_batch(self, questions, facts, targets, use_prefixes, reweight):
-        relevance = self._relevance(questions, facts, use_prefixes, reweight)
+    def _target_predictions_batch(self, questions, facts, targets, entities, use_prefixes, reweight):
+        relevance = self._relevance(questions, facts, entities, use_prefixes, reweight)
         with self.llm.lock, torch.inference_mode():
             batch = encode(self.tokenizer, questions, facts, [t.strip() for t in targets])
             logits = self.model.base(**instructed_inputs(batch, relevance, use_prefixes)).logits

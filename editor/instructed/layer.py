@@ -5,8 +5,8 @@ layer's own frozen projections, K_p = W_k P and V_p = W_v P, without rotary posi
 official InstructEd code). Every query attends over [prefix; tokens].
 
 Relevance re-weighting. With r in [0, 1] the relevance weight of the example (a ramp of
-cos(Enc(question), Enc(instruction)), see `InstructEdConfig.relevance_weight`), query row i that
-does not itself belong to the instruction gets, in every layer,
+cos(Enc(question), Enc(instruction)) times the entity test, see `editor.instructed.relevance`), query
+row i that does not itself belong to the instruction gets, in every layer,
 
     a_ij = exp(s_ij + b_j) / sum_j' exp(s_ij' + b_j'),   b_j = log r  if j is an instruction token
                                                                       or (in the band) a prefix slot,

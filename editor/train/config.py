@@ -19,10 +19,9 @@ class DataMix:
     mquake_multihop: int = 330  # MQuAKE-hard: multi-hop questions with the full chain as facts
     mquake_singlehop: int = 260  # MQuAKE-hard: one hop's question with the whole chain as facts
     pokemqa: int = 260  # an edit (plus distractors) and one of its in-scope questions
-    counterfact: int = 180  # Rel/Gen/Por inputs from the CounterFact portability train split
-    zsre: int = 180  # Rel/Gen/Por inputs from the ZsRE portability train split
+    counterfact: int = 255  # Rel/Gen/Por inputs from the CounterFact portability train split
+    zsre: int = 255  # Rel/Gen/Por inputs from the ZsRE portability train split
     locality: int = 100  # unrelated facts as instruction; the target is the base model's own answer
-    neighbourhood: int = 150  # the edit with a question it must not change (see DataBuilder)
     max_distractors: int = 2
     shuffle_fact_order: float = 0.3  # share of multi-fact instructions given in shuffled order
 

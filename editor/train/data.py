@@ -1,9 +1,10 @@
 """Instruction-editing training data, built only from the training files of the shared data.
 
-Each example is (facts, question, target). Targets are short answers; examples whose target is
-"what the unedited model says" (locality: an unrelated instruction, or a neighbour of the edit) get
-it filled in by generation, so the editor learns to leave unrelated questions alone. Questions with
-no instruction need no examples: there the editor is the base model by construction.
+Each example is (facts, their entities, question, target). Targets are short answers; locality
+examples (unrelated facts given as plain sentences, entities unknown) target what the unedited model
+says, filled in by generation, so the cosine ramp learns to leave unrelated questions alone. Questions
+that name none of the instruction's entities, and questions with no instruction, need no examples:
+there the editor is the base model by construction.
 MQuAKE-CF-3k is never read here.
 """
 
@@ -14,7 +15,7 @@ import json
 import random
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from editor.train.config import DataMix
@@ -46,7 +47,8 @@ class TrainExample:
     question: str
     target: str | None  # None: the unedited model's own answer, filled in before training
     source: str
-    kind: str  # multihop, singlehop, rel, gen, por, locality, neighbourhood
+    kind: str  # multihop, singlehop, rel, gen, por, locality
+    entities: list[str] = field(default_factory=list)  # subjects/objects of the edits; [] = unknown
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -74,12 +76,18 @@ def _relation_patterns(mquake_cases: list[dict], counterfact: list[dict]) -> lis
     return patterns
 
 
-def _split_edit(edit: str, patterns: list[re.Pattern]) -> str | None:
+def _split_edit(edit: str, patterns: list[re.Pattern]) -> tuple[str, str] | None:
+    """(subject, object) of an edit sentence, when one of the cloze templates fits it."""
     for pattern in patterns:
         match = pattern.match(edit.strip().rstrip("."))
         if match:
-            return match["object"]
+            return match["subject"], match["object"]
     return None
+
+
+def _chain_entities(case: dict) -> list[str]:
+    names = [name for s, _, o in case["orig"]["new_triples_labeled"] for name in (s, o)]
+    return list(dict.fromkeys(names))
 
 
 class DataBuilder:
@@ -143,14 +151,19 @@ class DataBuilder:
         multihop, singlehop = [], []
         for case in self.data["mquake"]:
             chain = [_sentence(h["cloze"], h["answer"]) for h in case["new_single_hops"]]
+            entities = _chain_entities(case)
             for question in case["questions"]:
                 facts = list(chain)
                 if self.rng.random() < self.mix.shuffle_fact_order:
                     self.rng.shuffle(facts)
-                multihop.append(TrainExample(facts, question, case["new_answer"], "mquake", "multihop"))
+                multihop.append(
+                    TrainExample(facts, question, case["new_answer"], "mquake", "multihop", entities)
+                )
             for hop in case["new_single_hops"]:
                 facts = self._with_distractors(list(chain), keep_order=False)
-                singlehop.append(TrainExample(facts, hop["question"], hop["answer"], "mquake", "singlehop"))
+                singlehop.append(
+                    TrainExample(facts, hop["question"], hop["answer"], "mquake", "singlehop", entities)
+                )
         return self._draw(multihop, self.mix.mquake_multihop) + self._draw(
             singlehop, self.mix.mquake_singlehop
         )
@@ -159,14 +172,14 @@ class DataBuilder:
         patterns = _relation_patterns(self.data["mquake"], self.data["counterfact"])
         examples = []
         for entry in self.data["pokemqa"]:
-            answer = _split_edit(entry["edit"], patterns)
-            if answer is None:
+            split = _split_edit(entry["edit"], patterns)
+            if split is None:
                 continue
+            subject, answer = split
             fact = entry["edit"].rstrip(".") + "."
             question = self.rng.choice(entry["questions"])
-            examples.append(
-                TrainExample(self._with_distractors([fact], True), question, answer, "pokemqa", "singlehop")
-            )
+            facts = self._with_distractors([fact], True)
+            examples.append(TrainExample(facts, question, answer, "pokemqa", "singlehop", [subject, answer]))
         return self._draw(examples, self.mix.pokemqa)
 
     def counterfact(self) -> list[TrainExample]:
@@ -175,29 +188,26 @@ class DataBuilder:
             rewrite = case["requested_rewrite"]
             new = rewrite["target_new"]["str"]
             facts = [case["ins"]]
-            examples.append(
-                TrainExample(facts, rewrite["prompt"].format(rewrite["subject"]), new, "counterfact", "rel")
-            )
+            entities = [rewrite["subject"], new]
+            prompt = rewrite["prompt"].format(rewrite["subject"])
+            examples.append(TrainExample(facts, prompt, new, "counterfact", "rel", entities))
             for paraphrase in case["paraphrase_prompts"][:1]:
-                examples.append(TrainExample(facts, paraphrase, new, "counterfact", "gen"))
+                examples.append(TrainExample(facts, paraphrase, new, "counterfact", "gen", entities))
             portability = case["portability"]
-            examples.append(
-                TrainExample(
-                    facts, portability["New Question"], portability["New Answer"], "counterfact", "por"
-                )
-            )
+            question, answer = portability["New Question"], portability["New Answer"]
+            examples.append(TrainExample(facts, question, answer, "counterfact", "por", entities))
         return self._draw(examples, self.mix.counterfact)
 
     def zsre(self) -> list[TrainExample]:
         examples = []
         for case in self.data["zsre"]:
             facts = [case["ins"]]
-            examples.append(TrainExample(facts, case["src"], case["alt"], "zsre", "rel"))
-            examples.append(TrainExample(facts, case["rephrase"], case["alt"], "zsre", "gen"))
+            entities = [case["subject"], case["alt"]]
+            examples.append(TrainExample(facts, case["src"], case["alt"], "zsre", "rel", entities))
+            examples.append(TrainExample(facts, case["rephrase"], case["alt"], "zsre", "gen", entities))
             portability = case["portability"]
-            examples.append(
-                TrainExample(facts, portability["New Question"], portability["New Answer"], "zsre", "por")
-            )
+            question, answer = portability["New Question"], portability["New Answer"]
+            examples.append(TrainExample(facts, question, answer, "zsre", "por", entities))
         return self._draw(examples, self.mix.zsre)
 
     def locality(self) -> list[TrainExample]:
@@ -208,23 +218,6 @@ class DataBuilder:
             examples.append(TrainExample(facts, question, None, self.rng.choice(self.sources), "locality"))
         return examples
 
-    def neighbourhood(self) -> list[TrainExample]:
-        """Hard locality: the edit itself with a question it must not change: CounterFact's neighbours
-        (same relation, another subject, so the relevance score is middling) and ZsRE's own unrelated
-        question."""
-        candidates = []
-        if "counterfact" in self.sources:
-            for case in self.data["counterfact"]:
-                for prompt in case["neighborhood_prompts"][:5]:
-                    candidates.append(
-                        TrainExample([case["ins"]], prompt, None, "counterfact", "neighbourhood")
-                    )
-        if "zsre" in self.sources:
-            for case in self.data["zsre"]:
-                question = case["loc"].removeprefix("nq question: ").strip() + "?"
-                candidates.append(TrainExample([case["ins"]], question, None, "zsre", "neighbourhood"))
-        return self._draw(candidates, self.mix.neighbourhood)
-
     def build(self) -> list[TrainExample]:
         makers: dict[str, Callable[[], list[TrainExample]]] = {
             "mquake": self.mquake,
@@ -233,7 +226,7 @@ class DataBuilder:
             "zsre": self.zsre,
         }
         examples = [e for source in self.sources for e in makers[source]()]
-        examples += self.locality() + self.neighbourhood()
+        examples += self.locality()
         for example in examples:
             task_line = TASK_INSTRUCTIONS[example.source] if self.task_instructions else None
             example.facts = with_task_line(task_line, example.facts)

@@ -14,7 +14,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from safetensors.torch import load_file, save_file
 
 from editor.instructed import InstructEdEditor, InstructEdModel
-from editor.instructed.editor import instructed_inputs, relevance_weights
+from editor.instructed.editor import instructed_inputs
+from editor.instructed.relevance import relevance_weights
 from editor.llm import LocalLLM
 from editor.loading import load_base_model
 from editor.prompting import encode
@@ -53,7 +54,8 @@ def target_loss(
     facts = [e.facts for e in examples]
     targets = [f"{e.target}{tokenizer.eos_token}" for e in examples]
     batch = encode(tokenizer, questions, facts, targets)
-    relevance = relevance_weights(questions, facts, model.config) if reweight else None
+    entities = [e.entities for e in examples]
+    relevance = relevance_weights(questions, facts, model.config, entities) if reweight else None
     inputs = instructed_inputs(batch, relevance)
     # Only target positions need the 49k-way vocabulary projection: skip it everywhere else.
     hidden = model.base.model(**inputs).last_hidden_state[:, :-1]
