@@ -149,7 +149,12 @@ def _one_generation_cases(
         # The chain's facts as the agent retrieved them for the multi-hop question are the instructions
         # for each hop, so hop-wise accuracy checks the same evidence the final answer rested on.
         facts_lists = [[f.sentence for f in u] for u, qs in zip(used, hop_qs, strict=True) for _ in qs]
-        hop_out = [g.text for g in res.editor().answer(flat_hops, facts_lists)]
+        entity_lists = [
+            list(dict.fromkeys(n for f in u for n in (f.subject, f.object)))
+            for u, qs in zip(used, hop_qs, strict=True)
+            for _ in qs
+        ]
+        hop_out = [g.text for g in res.editor().answer(flat_hops, facts_lists, entity_lists)]
     else:
         hop_out = [a.text for a in agent.answer_batch(flat_hops)]
     position = 0
@@ -199,7 +204,7 @@ def _decomposition_case(agent: Any, case: Case, memory: str) -> dict:
     )
 
 
-def _gold_cases(res: Resources, cases: Sequence[Case], use_prefixes: bool, reweight: bool):
+def _gold_cases(res: Resources, cases: Sequence[Case], use_prefixes: bool, reweight: bool, hops: bool):
     """The editor benchmark: the gold chain facts are the instructions, no retrieval at all."""
     editor = res.editor()
     facts = [gold_chain_facts(c) for c in cases]
@@ -217,7 +222,7 @@ def _gold_cases(res: Resources, cases: Sequence[Case], use_prefixes: bool, rewei
         )
     ]
     seconds = time.perf_counter() - start
-    hop_qs = [[h["question"] for h in c["new_single_hops"]] for c in cases]
+    hop_qs = [[h["question"] for h in c["new_single_hops"]] if hops else [] for c in cases]
     hop_out = [
         g.text
         for g in editor.answer(
@@ -236,7 +241,7 @@ def _gold_cases(res: Resources, cases: Sequence[Case], use_prefixes: bool, rewei
             "gold",
             outputs[i * 3 : i * 3 + 3],
             [],
-            hop_texts,
+            hop_texts if hops else None,
             None,
             {"seconds": seconds / len(cases), "model_calls": 1, "facts_given": facts[i]},
             uses_memory=False,
@@ -305,7 +310,7 @@ def run_method(cfg: MquakeConfig, method: str, run_dir: Path) -> dict:
             todo = [c for c in cases if str(c["case_id"]) in todo_ids]
             for start in range(0, len(todo), cfg.batch_cases):
                 batch = todo[start : start + cfg.batch_cases]
-                for record in _gold_cases(res, batch, cfg.use_prefixes, cfg.reweight):
+                for record in _gold_cases(res, batch, cfg.use_prefixes, cfg.reweight, cfg.hops):
                     finish(record)
         else:
             batches = [

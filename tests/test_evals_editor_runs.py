@@ -67,3 +67,8 @@ def test_mquake_gold_facts(tmp_path):
     record = json.loads((tmp_path / "cases.jsonl").read_text().splitlines()[0])
     assert len(record["facts_given"]) == record["n_hops"] == len(record["hop_predictions"])
     assert summary["hop_acc"] is not None
+    skipped = runner.invoke(app, [*args, "--no-hops", "--out", str(tmp_path / "no-hops")])
+    assert skipped.exit_code == 0, skipped.output
+    record = json.loads((tmp_path / "no-hops" / "cases.jsonl").read_text().splitlines()[0])
+    assert record["hop_predictions"] == []
+    assert json.loads((tmp_path / "no-hops" / "summary.json").read_text())["hop_acc"] is None
