@@ -2,6 +2,12 @@
 
 When the relevance gate finds nothing relevant in the memory, the question goes to the unedited
 model, so a memory full of unrelated edits cannot disturb answers it has no bearing on.
+
+The editor's entity test (a question reads its facts only if it names one of their entities) is used
+only for questions known to be one-hop (`n_hops=1`). A multi-hop question names the start of its chain
+and only describes the rest, and with edits alone in memory the retrieved facts are often about those
+described entities ("the CEO of HBO" for a question about the broadcaster of a writer's show): the
+test would mute exactly the edits the question needs.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ class InstructedAgent:
             generations = self.editor.answer(
                 [questions[i] for i in edited],
                 [retrievals[i].sentences for i in edited],
-                [retrievals[i].entities for i in edited],
+                [retrievals[i].entities for i in edited] if self.n_hops == 1 else None,
                 reweight=self.reweight,
                 max_new_tokens=self.max_new_tokens,
             )
