@@ -6,6 +6,7 @@ Each chat start costs several seconds of imports, so each test runs one session 
 from __future__ import annotations
 
 import subprocess
+import time
 
 import pexpect
 from helpers_chat import HOPEDIT, PROMPT, chat_env, quit_chat, send, spawn_chat
@@ -55,7 +56,11 @@ def test_commands_errors_and_keys(tmp_path):
     )
     assert "stored: The head of state of Vellmoria is Queen Ardith." in out
 
-    child.sendintr()  # Ctrl-C at the prompt clears the line, the session goes on
+    # Ctrl-C at the prompt clears the line, the session goes on. Give prompt_toolkit a moment to put the
+    # terminal in raw mode after drawing the prompt: on a loaded machine a ^C sent within those
+    # milliseconds reached the process as a SIGINT mid-setup and the prompt never came back.
+    time.sleep(1.0)
+    child.sendintr()
     child.expect_exact(PROMPT)
     out = send(child, "/agent")
     assert "method: mello" in out
