@@ -30,6 +30,7 @@ from evals.mquake_data import (
 from evals.progress import progress_bar
 from evals.resources import Resources
 from evals.results import CaseLog, write_json
+from memory.facts import entity_names
 
 # Methods whose answer is one generation: their questions are batched across cases, and hop-wise
 # accuracy asks the chain's single-hop questions (they expose no intermediate answers).
@@ -150,7 +151,7 @@ def _one_generation_cases(
         # for each hop, so hop-wise accuracy checks the same evidence the final answer rested on.
         facts_lists = [[f.sentence for f in u] for u, qs in zip(used, hop_qs, strict=True) for _ in qs]
         entity_lists = [
-            list(dict.fromkeys(n for f in u for n in (f.subject, f.object)))
+            entity_names((f.subject, f.object) for f in u)
             for u, qs in zip(used, hop_qs, strict=True)
             for _ in qs
         ]

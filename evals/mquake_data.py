@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from memory.facts import entity_names
+
 Case = dict[str, Any]
 
 
@@ -71,8 +73,7 @@ def gold_chain_facts(case: Case) -> list[str]:
 
 def gold_chain_entities(case: Case) -> list[str]:
     """Subjects and objects of the edited chain, for the editor's entity test."""
-    names = [name for s, _, o in case["orig"]["new_triples_labeled"] for name in (s, o)]
-    return list(dict.fromkeys(names))
+    return entity_names((s, o) for s, _, o in case["orig"]["new_triples_labeled"])
 
 
 def needed_facts(case: Case, memory: str) -> list[tuple[str, str]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -21,6 +22,12 @@ def fact_id(subject: str, relation: str, obj: str, kind: FactKind) -> str:
 
 def fallback_sentence(subject: str, relation: str, obj: str) -> str:
     return f"{subject} {relation} {obj}."
+
+
+def entity_names(pairs: Iterable[tuple[str, str]]) -> list[str]:
+    """Subjects and objects of (subject, object) pairs, in order, without repeats: the entities the
+    editor's relevance test looks for in a question."""
+    return list(dict.fromkeys(name for pair in pairs for name in pair))
 
 
 @dataclass
@@ -71,6 +78,4 @@ class Retrieval:
 
     @property
     def entities(self) -> list[str]:
-        """Subjects and objects of the facts, in order, without repeats."""
-        names = [name for scored in self.facts for name in (scored.fact.subject, scored.fact.object)]
-        return list(dict.fromkeys(names))
+        return entity_names((scored.fact.subject, scored.fact.object) for scored in self.facts)

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from editor.train.config import DataMix
+from memory.facts import entity_names
 
 TRAIN_FILES = {
     "mquake": "mquake/MQuAKE-hard-train.json",
@@ -86,8 +87,7 @@ def _split_edit(edit: str, patterns: list[re.Pattern]) -> tuple[str, str] | None
 
 
 def _chain_entities(case: dict) -> list[str]:
-    names = [name for s, _, o in case["orig"]["new_triples_labeled"] for name in (s, o)]
-    return list(dict.fromkeys(names))
+    return entity_names((s, o) for s, _, o in case["orig"]["new_triples_labeled"])
 
 
 class DataBuilder:
