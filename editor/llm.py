@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from editor.decoding import PrefixCache, decode, inputs_after_prefix
 from editor.loading import LoadedModel, load_base_model
 
 Message = dict[str, str]
@@ -32,7 +33,8 @@ class LocalLLM:
         self.loaded = loaded
         self.max_batch_size = max_batch_size
         self.lock = threading.Lock()
-        self.calls = 0  # model.generate invocations, for the speed benchmark
+        self.calls = 0  # batched decoding runs, for the speed benchmark
+        self.prefix_cache = PrefixCache()
 
     @classmethod
     def load(cls, spec: str | None = None) -> LocalLLM:
@@ -77,39 +79,38 @@ class LocalLLM:
         self, prompts: list[str], max_new_tokens: int, stop: list[str], temperature: float
     ) -> list[Generation]:
         tokenizer = self.tokenizer
-        sampling = (
-            {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
-        )
-        # The tokenizer's padding settings are shared state: encode under the same lock as the model.
-        with self.lock, torch.inference_mode():
-            encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-            self.calls += 1
-            output = self.loaded.model.generate(
-                **encoded,
-                max_new_tokens=max_new_tokens,
-                pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-                stop_strings=stop or None,
-                tokenizer=tokenizer if stop else None,
-                top_p=None,
-                top_k=None,
-                **sampling,
-            )
-        return self.decode(output[:, encoded["input_ids"].shape[1] :], encoded["attention_mask"], stop)
 
-    def decode(
-        self, new_tokens: torch.Tensor, prompt_mask: torch.Tensor, stop: Sequence[str]
+        def at_stop(ids: list[int]) -> bool:
+            text = tokenizer.decode(ids, skip_special_tokens=True)
+            return any(s in text for s in stop)
+
+        # The tokenizer is shared state too: encode under the same lock as the model.
+        with self.lock, torch.inference_mode():
+            rows = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+            shared, cache = self.prefix_cache.lookup(self.loaded.model, rows)
+            inputs = inputs_after_prefix(rows, shared, tokenizer.pad_token_id)
+            self.calls += 1
+            generated = decode(
+                self.loaded.model,
+                *inputs,
+                cache=cache,
+                max_new_tokens=max_new_tokens,
+                eos_token_id=tokenizer.eos_token_id,
+                finished=at_stop if stop else None,
+                temperature=temperature,
+            )
+        return self.to_generations(generated, [len(row) for row in rows], stop)
+
+    def to_generations(
+        self, generated: Sequence[list[int]], prompt_tokens: Sequence[int], stop: Sequence[str]
     ) -> list[Generation]:
         """Generated ids to text, cut at EOS or the first stop string."""
         tokenizer = self.tokenizer
         generations = []
-        for row, mask in zip(new_tokens, prompt_mask, strict=True):
-            ids = row.tolist()
+        for ids, prompt_length in zip(generated, prompt_tokens, strict=True):
             finished = tokenizer.eos_token_id in ids
             if finished:
                 ids = ids[: ids.index(tokenizer.eos_token_id)]
-            while ids and ids[-1] == tokenizer.pad_token_id:
-                ids.pop()
             text = tokenizer.decode(ids, skip_special_tokens=True)
             cut = min((text.find(s) for s in stop if s in text), default=-1)
             if cut >= 0:
@@ -117,7 +118,7 @@ class LocalLLM:
             generations.append(
                 Generation(
                     text=text.strip(),
-                    prompt_tokens=int(mask.sum()),
+                    prompt_tokens=prompt_length,
                     completion_tokens=len(ids),
                     finish_reason="stop" if finished else "length",
                 )

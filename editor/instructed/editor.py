@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from transformers import DynamicCache
 
+from editor.decoding import decode
 from editor.instructed.model import InstructEdModel
 from editor.instructed.relevance import relevance_weights
 from editor.llm import Generation, LocalLLM
@@ -113,39 +114,19 @@ class InstructEdEditor:
         with self.llm.lock, torch.inference_mode():  # the tokenizer's padding state is shared too
             batch = encode(self.tokenizer, questions, facts)
             self.llm.calls += 1
-            new_tokens = self._greedy(
-                batch, instructed_inputs(batch, relevance, use_prefixes), max_new_tokens
+            inputs = instructed_inputs(batch, relevance, use_prefixes)
+            # generate() would reject the instruction kwargs; the shared loop passes them per row.
+            generated = decode(
+                self.model.base,
+                inputs.pop("input_ids"),
+                inputs.pop("attention_mask"),
+                inputs.pop("position_ids"),
+                cache=DynamicCache(config=self.model.base.config),
+                max_new_tokens=max_new_tokens,
+                eos_token_id=self.tokenizer.eos_token_id,
+                row_inputs=inputs,
             )
-        return self.llm.decode(new_tokens, batch.attention_mask, stop=[])
-
-    def _greedy(self, batch: EncodedBatch, inputs: dict, max_new_tokens: int) -> torch.Tensor:
-        """Greedy decoding with a KV cache; `generate()` would reject the instruction kwargs."""
-        eos, pad = self.tokenizer.eos_token_id, self.tokenizer.pad_token_id
-        extra = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask", "position_ids")}
-        attention_mask = batch.attention_mask
-        positions = inputs["position_ids"]
-        cache = DynamicCache(config=self.model.base.config)
-        step_ids = batch.input_ids
-        done = torch.zeros(len(step_ids), dtype=torch.bool)
-        generated = []
-        for _ in range(max_new_tokens):
-            logits = self.model.base(
-                input_ids=step_ids,
-                attention_mask=attention_mask,
-                position_ids=positions,
-                cache=cache,
-                use_cache=True,
-                **extra,
-            ).logits[:, -1]
-            next_ids = torch.where(done, pad, logits.argmax(-1))
-            generated.append(next_ids)
-            done |= next_ids == eos
-            if done.all():
-                break
-            step_ids = next_ids[:, None]
-            attention_mask = torch.cat([attention_mask, torch.ones_like(step_ids)], dim=1)
-            positions = positions[:, -1:] + 1
-        return torch.stack(generated, dim=1)
+        return self.llm.to_generations(generated, batch.attention_mask.sum(-1).tolist(), stop=[])
 
     def target_predictions(
         self,

@@ -1,0 +1,166 @@
+"""Batched decoding with a KV cache, shared by the base model's completions and the prefix editor.
+
+`transformers.generate` steps every row of a batch until the slowest row stops, and prefills every
+row's whole prompt. For the decomposition agents on a CPU both are most of the cost: their prompts
+start with the same few hundred demonstration tokens, and a batch's rows stop at very different
+lengths (MeLLo's first calls: 39 tokens on average, 64 for the longest). So this loop
+
+- drops a row from the batch (and its KV cache) as soon as it has finished, and
+- starts from a cached KV of the token prefix that all rows share (`PrefixCache`, the same idea as
+  vLLM's automatic prefix caching): the shared prefix is run once, and later batches that start with
+  it skip it.
+
+Rows may carry extra per-row forward inputs (the editor's instruction mask and relevance weight);
+they are narrowed together with the rows.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from transformers import DynamicCache, PreTrainedModel
+
+
+def decode(
+    model: PreTrainedModel,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    position_ids: torch.Tensor,
+    *,
+    cache: DynamicCache,
+    max_new_tokens: int,
+    eos_token_id: int,
+    finished: Callable[[list[int]], bool] | None = None,
+    temperature: float = 0.0,
+    row_inputs: Mapping[str, Any] | None = None,
+) -> list[list[int]]:
+    """New token ids per row, ending at EOS (included), at `finished(ids)` or at max_new_tokens.
+
+    `attention_mask` covers the cache's tokens and `input_ids`; tensors in `row_inputs` whose first
+    dimension is the batch are narrowed with the rows, anything else is passed unchanged every step.
+    """
+    if max_new_tokens < 1:
+        raise ValueError("max_new_tokens must be at least 1")
+    batch = input_ids.shape[0]
+    extra = dict(row_inputs or {})
+    generated: list[list[int]] = [[] for _ in range(batch)]
+    rows = list(range(batch))  # original index of each row still decoding
+    step_ids = input_ids
+    positions = position_ids
+    while True:
+        logits = model(
+            input_ids=step_ids,
+            attention_mask=attention_mask,
+            position_ids=positions,
+            cache=cache,
+            use_cache=True,
+            logits_to_keep=1,
+            **extra,
+        ).logits[:, -1]
+        if temperature > 0:
+            next_ids = torch.multinomial(torch.softmax(logits.float() / temperature, dim=-1), 1)[:, 0]
+        else:
+            next_ids = logits.argmax(-1)
+        keep = []
+        for slot, (row, token) in enumerate(zip(rows, next_ids.tolist(), strict=True)):
+            ids = generated[row]
+            ids.append(token)
+            stopped = token == eos_token_id or (finished is not None and finished(ids))
+            if not stopped and len(ids) < max_new_tokens:
+                keep.append(slot)
+        if not keep:
+            return generated
+        if len(keep) < len(rows):
+            index = torch.tensor(keep)
+            cache.batch_select_indices(index)
+            rows = [rows[slot] for slot in keep]
+            next_ids, attention_mask, positions = next_ids[index], attention_mask[index], positions[index]
+            extra = {key: _rows_of(value, index, batch) for key, value in extra.items()}
+            batch = len(keep)
+        step_ids = next_ids[:, None]
+        attention_mask = torch.cat([attention_mask, torch.ones_like(step_ids)], dim=1)
+        positions = positions[:, -1:] + 1
+
+
+def inputs_after_prefix(
+    rows: Sequence[Sequence[int]], shared: int, pad_token_id: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The rows' tokens after a cached `shared`-token prefix, left-padded, with the attention mask
+    over prefix and rest and the positions that continue the prefix (padding sits between the two,
+    masked, so every row's real tokens keep the positions they have unpadded)."""
+    rests = [list(row[shared:]) for row in rows]
+    width = max(len(rest) for rest in rests)
+    input_ids = torch.tensor([[pad_token_id] * (width - len(rest)) + rest for rest in rests])
+    rest_mask = torch.tensor([[0] * (width - len(rest)) + [1] * len(rest) for rest in rests])
+    attention_mask = torch.cat([torch.ones(len(rows), shared, dtype=torch.long), rest_mask], dim=1)
+    position_ids = (shared + rest_mask.cumsum(-1) - 1).clamp(min=0)
+    return input_ids, attention_mask, position_ids
+
+
+class PrefixCache:
+    """KV caches of token prefixes that whole batches began with, least recently used out first.
+
+    Keys are token ids, so a hit never depends on how text was split into prompts. A batch uses the
+    longest stored prefix of the token prefix its rows share; when none is stored, that shared prefix
+    is run and stored (if it is at least `min_tokens` long). The decomposition agents' batches all
+    share the system prompt and demonstrations, so after the first batch those are never run again.
+    """
+
+    def __init__(self, max_entries: int = 8, min_tokens: int = 16) -> None:
+        self.max_entries = max_entries
+        self.min_tokens = min_tokens
+        self._entries: OrderedDict[tuple[int, ...], DynamicCache] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def lookup(self, model: PreTrainedModel, rows: Sequence[Sequence[int]]) -> tuple[int, DynamicCache]:
+        """(tokens covered, a fresh batch-sized cache holding them); every row keeps at least one
+        token outside the prefix, since decoding starts from the logits of each row's last token."""
+        shared = _shared_prefix_length(rows)
+        fresh = DynamicCache(config=model.config)
+        if shared < self.min_tokens:
+            return 0, fresh
+        prefix = tuple(rows[0][:shared])
+        stored = max(
+            (key for key in self._entries if len(key) <= shared and prefix[: len(key)] == key),
+            key=len,
+            default=None,
+        )
+        if stored is None:
+            self.misses += 1
+            stored = prefix
+            self._entries[stored] = self._run(model, prefix)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        else:
+            self.hits += 1
+            self._entries.move_to_end(stored)
+        cache = copy.deepcopy(self._entries[stored])
+        cache.batch_repeat_interleave(len(rows))
+        return len(stored), cache
+
+    @staticmethod
+    def _run(model: PreTrainedModel, prefix: tuple[int, ...]) -> DynamicCache:
+        cache = DynamicCache(config=model.config)
+        model(input_ids=torch.tensor([prefix]), cache=cache, use_cache=True, logits_to_keep=1)
+        return cache
+
+
+def _rows_of(value: Any, index: torch.Tensor, batch: int) -> Any:
+    return value[index] if isinstance(value, torch.Tensor) and value.shape[:1] == (batch,) else value
+
+
+def _shared_prefix_length(rows: Sequence[Sequence[int]]) -> int:
+    limit = min(len(row) for row in rows) - 1
+    first = rows[0]
+    length = 0
+    while length < limit and all(row[length] == first[length] for row in rows):
+        length += 1
+    return length
