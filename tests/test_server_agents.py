@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import httpx
 import openai
 import pytest
@@ -55,6 +60,30 @@ def test_mello_agent_through_llm_url_matches_the_in_process_model(server: Runnin
     local = build_agent("mello", memory=memory, chat_model=build_llm(None, None, None)).answer(QUESTION)
     assert [(s.kind, s.text) for s in local.steps] == [(s.kind, s.text) for s in answer.steps]
     assert local.text == answer.text
+
+
+@pytest.mark.ci
+def test_mquake_eval_drives_a_decomposition_agent_through_the_server(server: RunningServer, tmp_path) -> None:
+    """`hopedit eval mquake --llm-url --concurrency`: cases in flight at once, every model call served,
+    and per-case seconds that add up to the run's wall time rather than to the overlapping latencies."""
+    data = Path(__file__).parent / "fixtures" / "evals" / "mquake_tiny.json"
+    out = tmp_path / "mello"
+    before = _chat_requests(server)
+    command = [
+        str(Path(sys.executable).parent / "hopedit"), "eval", "mquake", "--data", str(data),
+        "--method", "mello", "--edits", "all", "--limit", "2", "--seed", "0", "--no-hops",
+        "--llm-url", server.v1, "--llm-model", BASE_MODEL, "--concurrency", "2", "--out", str(out),
+    ]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True, timeout=900)
+    summary = json.loads((out / "summary.json").read_text())
+    records = [json.loads(line) for line in (out / "cases.jsonl").read_text().splitlines()]
+    assert summary["llm_url"] == server.v1 and summary["n_cases"] == len(records) == 2
+    calls = sum(r["model_calls"] for r in records)
+    assert calls >= 6 and _chat_requests(server) - before >= calls
+    assert all(r["trace"] and r["latency_seconds"] > 0 for r in records)
+    assert summary["seconds"] == pytest.approx(sum(r["seconds"] for r in records))
+    assert summary["seconds"] <= summary["wall_seconds"] < sum(r["latency_seconds"] for r in records)
+    assert summary["questions_per_second"] == pytest.approx(6 / summary["seconds"])
 
 
 def test_mello_pipeline_model_returns_its_trace(server: RunningServer) -> None:
