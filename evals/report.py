@@ -95,10 +95,12 @@ def _plot(
 
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(groups) + 0.6 * len(labels)), 4.2))
     width = 0.8 / max(1, len(labels))
+    # The default cycle repeats after 10 colours; a merged method matrix has about 20 runs.
+    palette = plt.get_cmap("tab20" if len(labels) > 10 else "tab10")
     for i, (label, row) in enumerate(zip(labels, values, strict=True)):
         xs = [g + (i - (len(labels) - 1) / 2) * width for g in range(len(groups))]
         heights = [0.0 if v is None else 100 * v for v in row]
-        bars = ax.bar(xs, heights, width, label=label)
+        bars = ax.bar(xs, heights, width, label=label, color=palette(i % palette.N))
         ax.bar_label(bars, labels=["–" if v is None else f"{100 * v:.0f}" for v in row], fontsize=7)
     ax.set_xticks(range(len(groups)), groups)
     ax.set_ylabel("accuracy (%)")
