@@ -124,9 +124,8 @@ class PrefixCache:
         """(tokens covered, a fresh batch-sized cache holding them); every row keeps at least one
         token outside the prefix, since decoding starts from the logits of each row's last token."""
         shared = _shared_prefix_length(rows)
-        fresh = DynamicCache(config=model.config)
         if shared < self.min_tokens:
-            return 0, fresh
+            return 0, DynamicCache(config=model.config)
         prefix = tuple(rows[0][:shared])
         stored = max(
             (key for key in self._entries if len(key) <= shared and prefix[: len(key)] == key),
