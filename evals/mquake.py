@@ -20,10 +20,8 @@ from evals import metrics
 from evals.mquake_data import (
     Case,
     edit_batches,
-    gold_chain_entities,
     gold_chain_facts,
     load_cases,
-    needed_facts,
     selected_ids,
     write_batch_file,
 )
@@ -31,6 +29,7 @@ from evals.progress import progress_bar
 from evals.resources import Resources
 from evals.results import CaseLog, write_json
 from memory.facts import entity_names
+from memory.loaders import mquake_chain_entities, mquake_needed_facts
 
 # Methods whose answer is one generation: their questions are batched across cases, and hop-wise
 # accuracy asks the chain's single-hop questions (they expose no intermediate answers).
@@ -118,7 +117,7 @@ def case_record(
         "hop_predictions": hop_predictions,
         "hop_correct": metrics.hop_wise_correct(correct, chain_ok),
         "facts_used": [f.sentence for f in facts_used],
-        "retrieval_recall": metrics.fact_recall(needed_facts(case, memory), used_pairs)
+        "retrieval_recall": metrics.fact_recall(mquake_needed_facts(case, memory), used_pairs)
         if uses_memory
         else None,
         **extra,
@@ -209,7 +208,7 @@ def _gold_cases(res: Resources, cases: Sequence[Case], use_prefixes: bool, rewei
     """The editor benchmark: the gold chain facts are the instructions, no retrieval at all."""
     editor = res.editor()
     facts = [gold_chain_facts(c) for c in cases]
-    entities = [gold_chain_entities(c) for c in cases]
+    entities = [mquake_chain_entities(c) for c in cases]
     questions = [q for c in cases for q in c["questions"]]
     start = time.perf_counter()
     switches = {"use_prefixes": use_prefixes, "reweight": reweight}

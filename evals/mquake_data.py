@@ -13,8 +13,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from memory.facts import entity_names
-
 Case = dict[str, Any]
 
 
@@ -69,19 +67,6 @@ def edit_sentence(rewrite: Mapping) -> str:
 def gold_chain_facts(case: Case) -> list[str]:
     """The edited chain as instruction sentences, one per hop (cloze + new answer)."""
     return [f"{hop['cloze']} {hop['answer']}." for hop in case["new_single_hops"]]
-
-
-def gold_chain_entities(case: Case) -> list[str]:
-    """Subjects and objects of the edited chain, for the editor's entity test."""
-    return entity_names((s, o) for s, _, o in case["orig"]["new_triples_labeled"])
-
-
-def needed_facts(case: Case, memory: str) -> list[tuple[str, str]]:
-    """(subject, object) pairs a retriever must find: the case's edits when only edits are stored,
-    the whole edited chain when a background KG holds the unedited hops."""
-    if memory == "edits+kg":
-        return [(s, o) for s, _, o in case["orig"]["new_triples_labeled"]]
-    return [(r["subject"], r["target_new"]["str"]) for r in case["requested_rewrite"]]
 
 
 def write_batch_file(cases: Sequence[Case], path: Path) -> Path:

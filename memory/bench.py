@@ -20,6 +20,7 @@ import numpy as np
 
 from memory.core import Memory
 from memory.embedder import embed
+from memory.loaders import mquake_needed_facts
 from memory.retrieval import RetrievalConfig
 
 SETTINGS = ("edits", "edits+kg")
@@ -34,12 +35,6 @@ class Question:
     text: str
     hops: int
     needed: frozenset[tuple[str, str]]  # (subject, object) of each needed fact
-
-
-def _needed(case: dict, setting: str) -> frozenset[tuple[str, str]]:
-    if setting == "edits":
-        return frozenset((rw["subject"], rw["target_new"]["str"]) for rw in case["requested_rewrite"])
-    return frozenset((s, o) for s, _, o in case["orig"]["new_triples_labeled"])
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -58,7 +53,7 @@ def run_retrieval_bench(
     report = progress or (lambda stage, done, total: None)
     cases = json.loads(Path(data).read_text(encoding="utf-8"))[:limit]
     questions = [
-        Question(index, text, len(case["new_single_hops"]), _needed(case, setting))
+        Question(index, text, len(case["new_single_hops"]), frozenset(mquake_needed_facts(case, setting)))
         for index, case in enumerate(cases)
         for text in case["questions"]
     ]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from memory.facts import Fact, FactKind, fallback_sentence
+from memory.facts import Fact, FactKind, entity_names, fallback_sentence
 
 FORMATS = ("nt", "turtle", "csv", "tsv", "jsonl", "mquake")
 _EXTENSIONS = {
@@ -229,6 +229,19 @@ def _read_turtle(path: Path, kind: FactKind, source: str, tick: Progress) -> lis
 
 
 # ---------------------------------------------------------------- MQuAKE
+
+
+def mquake_needed_facts(record: dict, memory: str) -> list[tuple[str, str]]:
+    """(subject, object) pairs a retriever must find for the record: its edits when only edits are
+    stored, the whole edited chain when a background KG holds the unedited hops."""
+    if memory == "edits+kg":
+        return [(s, o) for s, _, o in record["orig"]["new_triples_labeled"]]
+    return [(r["subject"], r["target_new"]["str"]) for r in record["requested_rewrite"]]
+
+
+def mquake_chain_entities(record: dict) -> list[str]:
+    """Subjects and objects of the record's edited chain, for the editor's entity test."""
+    return entity_names((s, o) for s, _, o in record["orig"]["new_triples_labeled"])
 
 
 def _mquake_relation_labels(records: list[Any]) -> dict[str, str]:

@@ -12,16 +12,15 @@ from evals.mquake import case_record
 from evals.mquake_data import (
     EvalDataError,
     edit_batches,
-    gold_chain_entities,
     gold_chain_facts,
     load_cases,
-    needed_facts,
     selected_ids,
 )
 from evals.portability_data import load_edit_cases
 from evals.report import write_report
 from evals.results import CaseLog, RunLockedError
 from memory.facts import Fact
+from memory.loaders import mquake_chain_entities, mquake_needed_facts
 
 FIXTURES = Path(__file__).parent / "fixtures" / "evals"
 
@@ -68,13 +67,13 @@ def test_gold_chain_and_needed_facts():
     chain = gold_chain_facts(case)
     assert len(chain) == len(case["new_single_hops"])
     assert chain[-1].endswith(case["new_answer"] + ".")
-    entities = gold_chain_entities(case)
+    entities = mquake_chain_entities(case)
     assert entities[0] == case["orig"]["new_triples_labeled"][0][0]
     assert entities[-1] == case["new_answer"] and len(entities) == len(set(entities))
-    assert needed_facts(case, "edits") == [
+    assert mquake_needed_facts(case, "edits") == [
         (r["subject"], r["target_new"]["str"]) for r in case["requested_rewrite"]
     ]
-    assert len(needed_facts(case, "edits+kg")) == len(case["orig"]["new_triples_labeled"])
+    assert len(mquake_needed_facts(case, "edits+kg")) == len(case["orig"]["new_triples_labeled"])
 
 
 def _fake_case() -> dict:

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from editor.train.config import DataMix
-from memory.facts import entity_names
+from memory.loaders import mquake_chain_entities
 
 TRAIN_FILES = {
     "mquake": "mquake/MQuAKE-hard-train.json",
@@ -86,10 +86,6 @@ def _split_edit(edit: str, patterns: list[re.Pattern]) -> tuple[str, str] | None
     return None
 
 
-def _chain_entities(case: dict) -> list[str]:
-    return entity_names((s, o) for s, _, o in case["orig"]["new_triples_labeled"])
-
-
 class DataBuilder:
     """Draws the training mix; seeded, so the same config always yields the same examples."""
 
@@ -151,7 +147,7 @@ class DataBuilder:
         multihop, singlehop = [], []
         for case in self.data["mquake"]:
             chain = [_sentence(h["cloze"], h["answer"]) for h in case["new_single_hops"]]
-            entities = _chain_entities(case)
+            entities = mquake_chain_entities(case)
             for question in case["questions"]:
                 facts = list(chain)
                 if self.rng.random() < self.mix.shuffle_fact_order:
