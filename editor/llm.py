@@ -80,8 +80,12 @@ class LocalLLM:
     ) -> list[Generation]:
         tokenizer = self.tokenizer
 
+        # A stop string the newest token completes lies in the last tokens: each decodes to at least one
+        # byte, and a character is at most four bytes. Decoding only those keeps each step's check short.
+        window = 4 * max((len(s) for s in stop), default=0) + 4
+
         def at_stop(ids: list[int]) -> bool:
-            text = tokenizer.decode(ids, skip_special_tokens=True)
+            text = tokenizer.decode(ids[-window:], skip_special_tokens=True)
             return any(s in text for s in stop)
 
         # The tokenizer is shared state too: encode under the same lock as the model.

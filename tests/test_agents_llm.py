@@ -30,13 +30,16 @@ def test_invoke_reports_text_usage_and_finish_reason(llm: LocalLLM) -> None:
 def test_stop_string_cuts_the_reply_where_it_would_appear(llm: LocalLLM) -> None:
     model = HopeditChatModel(llm=llm, max_tokens=24, dynamic_batching=False)
     prompt = "Write one sentence about the sea."
-    full = model.invoke(prompt).content
+    full_reply = model.invoke(prompt)
+    full = full_reply.content
     words = full.split()
     assert len(words) >= 4
     stop = " " + words[2]
     cut = model.invoke(prompt, stop=[stop])
     assert cut.content == full[: full.index(stop)].strip()
     assert cut.response_metadata["finish_reason"] == "stop"
+    # generation itself halted there, not only the returned text
+    assert cut.usage_metadata["output_tokens"] < full_reply.usage_metadata["output_tokens"]
 
 
 @pytest.mark.slow
