@@ -162,9 +162,7 @@ def ask(
         memory = _open_memory(store, chroma_url)
         with _scratch_memory(memory, facts) if facts else nullcontext(memory) as active_memory:
             answer = Engine(active_memory, options).answer(method, question)
-    except FactFileError as error:
-        raise _fail(console, str(error)) from None
-    except (ValueError, FileNotFoundError) as error:
+    except (FactFileError, ValueError, FileNotFoundError) as error:
         raise _fail(console, str(error)) from None
     answer.timings["total"] = time.perf_counter() - started
     if as_json:
