@@ -1,7 +1,8 @@
 """MeLLo (Zhong et al. 2023): the model decomposes the question, memory edits correct each hop.
 
 Per step the model writes a subquestion and its own tentative answer; generation stops where the
-paper's prompt says "Retrieved fact:", the memory supplies the top-1 edited fact for the subquestion,
+paper's prompt says "Retrieved fact:", the memory supplies its top-1 fact for the subquestion (an
+edit, or a background fact when the memory also holds a knowledge graph, as every method gets),
 and the model judges whether that fact contradicts its tentative answer, which gives the hop's
 intermediate answer. After at most `max_steps` retrievals the model writes "Final answer:". The
 model is the unedited base model: edits reach it only through the retrieved facts.
@@ -41,13 +42,11 @@ class MelloAgent:
         *,
         max_steps: int = 4,
         max_tokens: int = 64,
-        search_k: int = 5,
         demos: str | None = None,
         model_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         self.memory = memory
         self.max_steps = max_steps
-        self.search_k = search_k
         self.chain = continuation_chain(
             chat_model,
             SYSTEM,
@@ -57,12 +56,9 @@ class MelloAgent:
             model_kwargs,
         )
 
-    def top_edit(self, subquestion: str) -> tuple[Fact, float] | None:
-        """The most similar active edit; background facts are not MeLLo's memory."""
-        for scored in self.memory.search(subquestion, k=self.search_k):
-            if scored.fact.kind == "edit":
-                return scored.fact, scored.score
-        return None
+    def top_fact(self, subquestion: str) -> tuple[Fact, float] | None:
+        hits = self.memory.search(subquestion, k=1)
+        return (hits[0].fact, hits[0].score) if hits else None
 
     def answer(self, question: str) -> Answer:
         started = time.perf_counter()
@@ -102,7 +98,7 @@ class MelloAgent:
             last_generated = short_answer(generated)
             steps.append(Step("subquestion", subquestion, {"generated_answer": generated}))
             t0 = time.perf_counter()
-            hit = self.top_edit(subquestion)
+            hit = self.top_fact(subquestion)
             timings["retrieve"] += time.perf_counter() - t0
             if hit is None:
                 sentence = "No fact found."

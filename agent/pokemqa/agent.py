@@ -1,7 +1,8 @@
 """PokeMQA (Gu et al. 2024): decomposition where a trained scope detector, not the model, applies edits.
 
-The model writes one subquestion at a time. Before it answers, the memory's nearest edits for that
-subquestion go through the scope detector: if one is in scope, its statement becomes the hop's
+The model writes one subquestion at a time. Before it answers, the memory's nearest facts for that
+subquestion (edits, and background facts when the memory also holds a knowledge graph, as every method
+gets) go through the scope detector: if one is in scope, its statement becomes the hop's
 answer and the model is not asked; otherwise the model answers the subquestion itself. Keeping the
 in-scope decision out of the prompt is the paper's point: a small model cannot be trusted to judge
 conflicts between its belief and an edit. An optional knowledge prompt (a description of the
@@ -70,9 +71,8 @@ class PokeMQAAgent:
             for with_entity, text in ((True, demos), (False, plain))
         }
 
-    def edit_candidates(self, subquestion: str) -> list[Fact]:
-        hits = self.memory.search(subquestion, k=self.candidates * 2)
-        return [scored.fact for scored in hits if scored.fact.kind == "edit"][: self.candidates]
+    def fact_candidates(self, subquestion: str) -> list[Fact]:
+        return [scored.fact for scored in self.memory.search(subquestion, k=self.candidates)]
 
     def answer(self, question: str, knowledge: str | None = None) -> Answer:
         started = time.perf_counter()
@@ -110,14 +110,14 @@ class PokeMQAAgent:
                 break
             steps.append(Step("subquestion", subquestion))
             t0 = time.perf_counter()
-            candidates = self.edit_candidates(subquestion)
+            candidates = self.fact_candidates(subquestion)
             timings["retrieve"] += time.perf_counter() - t0
             t0 = time.perf_counter()
             decision = self.detector.decide(subquestion, [fact.sentence for fact in candidates])
             timings["detect"] += time.perf_counter() - t0
             threshold = self.detector.threshold
             table = {"candidates": candidate_table(candidates, decision), "threshold": threshold}
-            steps.append(Step("retrieve", f"{len(candidates)} candidate edits", table))
+            steps.append(Step("retrieve", f"{len(candidates)} candidate facts", table))
             trace += f"Subquestion: {subquestion}\nGenerated answer:"
             if decision.chosen is not None:
                 fact = candidates[decision.chosen]
