@@ -2,7 +2,7 @@
 
 Per step the model writes a subquestion and its own tentative answer; generation stops where the
 paper's prompt says "Retrieved fact:", the memory supplies its top-1 fact for the subquestion (an
-edit, or a background fact when the memory also holds a knowledge graph, as every method gets),
+edit, or a background fact when the memory also holds a knowledge graph, as for every other method),
 and the model judges whether that fact contradicts its tentative answer, which gives the hop's
 intermediate answer. After at most `max_steps` retrievals the model writes "Final answer:". The
 model is the unedited base model: edits reach it only through the retrieved facts.

@@ -80,8 +80,9 @@ class LocalLLM:
     ) -> list[Generation]:
         tokenizer = self.tokenizer
 
-        # A stop string the newest token completes lies in the last tokens: each decodes to at least one
-        # byte, and a character is at most four bytes. Decoding only those keeps each step's check short.
+        # A stop string the newest token completes lies in the last tokens: each ordinary token decodes to
+        # at least one byte and a character is at most four (+4 tokens of slack for special tokens, which
+        # decode to nothing). Decoding only those keeps each step's check short.
         window = 4 * max((len(s) for s in stop), default=0) + 4
 
         def at_stop(ids: list[int]) -> bool:

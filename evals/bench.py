@@ -58,8 +58,8 @@ def _questions(cases: list[dict], n: int) -> list[str]:
 
 def bench_method(cfg: BenchConfig, method: str, memory: Any, questions: list[str]) -> dict:
     agent = cfg.resources.agent(method, memory)
-    # Warm-up through the batched path too: the first batch pays for thread pools, allocations of its
-    # shapes and the demonstrations' prefix cache, which the method measured first would carry alone.
+    # Warm-up through the batched path that is timed: its first batch also builds the demonstrations'
+    # prefix cache.
     agent.answer_batch(questions[:4])
     start = time.perf_counter()
     answers = agent.answer_batch(questions)

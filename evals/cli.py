@@ -78,6 +78,7 @@ def register(app: typer.Typer) -> None:
     eval_app.command("mquake")(eval_mquake)
     eval_app.command("portability")(eval_portability)
     eval_app.command("report")(eval_report)
+    eval_app.command("sources")(eval_sources)
     app.command("bench")(bench)
 
 
@@ -230,6 +231,28 @@ def eval_report(
     md, png = write_report([s for _, s in found], out or dirs[0])
     typer.echo(md.read_text(encoding="utf-8"))
     typer.echo(f"wrote {md} and {png}")
+
+
+def eval_sources(
+    dirs: Annotated[list[Path], typer.Argument(help="MeLLo or PokeMQA result folders.")],
+    data: Annotated[Path, typer.Option("--data", help="The benchmark file the runs used.")],
+) -> None:
+    """Count which kind of fact each decomposition run's traces used: own edit, other edit, background."""
+    from evals.fact_sources import fact_sources
+
+    _check_file(data)
+    typer.echo("| run | fact steps | own edit | other edit | background | background % |")
+    typer.echo("| --- | --- | --- | --- | --- | --- |")
+    for run_dir in dirs:
+        try:
+            row = fact_sources(data, run_dir)
+        except (ValueError, FileNotFoundError) as error:
+            _fail(str(error))
+        share = "–" if row["background_share"] is None else f"{100 * row['background_share']:.1f}"
+        typer.echo(
+            f"| {run_dir} | {row['fact_steps']} | {row['own edit']} | {row['other edit']} "
+            f"| {row['background']} | {share} |"
+        )
 
 
 def bench(

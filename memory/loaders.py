@@ -231,10 +231,10 @@ def _read_turtle(path: Path, kind: FactKind, source: str, tick: Progress) -> lis
 # ---------------------------------------------------------------- MQuAKE
 
 
-def mquake_needed_facts(record: dict, memory: str) -> list[tuple[str, str]]:
-    """(subject, object) pairs a retriever must find for the record: its edits when only edits are
-    stored, the whole edited chain when a background KG holds the unedited hops."""
-    if memory == "edits+kg":
+def mquake_needed_facts(record: dict, setting: str) -> list[tuple[str, str]]:
+    """(subject, object) pairs a retriever must find for the record in a memory setting: its edits when
+    only edits are stored, the whole edited chain when a background KG holds the unedited hops."""
+    if setting == "edits+kg":
         return [(s, o) for s, _, o in record["orig"]["new_triples_labeled"]]
     return [(r["subject"], r["target_new"]["str"]) for r in record["requested_rewrite"]]
 

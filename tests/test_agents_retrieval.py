@@ -16,14 +16,8 @@ QUESTION = "What is the capital of Veltoria?"
 @pytest.fixture(scope="module")
 def memory(tmp_path_factory) -> Memory:
     memory = Memory.open(tmp_path_factory.mktemp("kg-memory"))
-    memory.add_fact(
-        "Quorvex Systems", "chief executive officer", "Lina Marsh", kind="edit",
-        sentence="The CEO of Quorvex Systems is Lina Marsh.", source="test",
-    )  # fmt: skip
-    memory.add_fact(
-        "Veltoria", "capital", "Dramen", kind="background",
-        sentence="The capital of Veltoria is Dramen.", source="test",
-    )  # fmt: skip
+    memory.add_fact("Quorvex Systems", "chief executive officer", "Lina Marsh", kind="edit", source="test")
+    memory.add_fact("Veltoria", "capital", "Dramen", kind="background", source="test")
     memory.add_fact("Veltoria", "capital", "Ostmark", kind="background", source="test")  # supersedes Dramen
     return memory
 

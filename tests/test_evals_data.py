@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 
 from editor.instructed import InstructEdConfig
+from evals.fact_sources import fact_sources
 from evals.mquake import case_record
 from evals.mquake_data import (
     EvalDataError,
     edit_batches,
+    edit_sentence,
     gold_chain_facts,
     load_cases,
     selected_ids,
@@ -20,7 +22,7 @@ from evals.portability_data import load_edit_cases
 from evals.report import write_report
 from evals.results import CaseLog, RunLockedError
 from memory.facts import Fact
-from memory.loaders import mquake_chain_entities, mquake_needed_facts
+from memory.loaders import LoadOptions, mquake_chain_entities, mquake_needed_facts, read_facts
 
 FIXTURES = Path(__file__).parent / "fixtures" / "evals"
 
@@ -213,3 +215,35 @@ def test_loc_is_split_by_the_relevance_weight_of_the_instruction():
     assert groups["r=0"] == {"n": 2, "exact": 1.0, "token_acc": 1.0}
     assert groups["r=1"] == {"n": 1, "exact": 0.0, "token_acc": 0.0}
     assert groups["0<r<1"] == {"n": 0, "exact": None, "token_acc": None}
+
+
+def test_fact_sources_sorts_trace_facts_by_kind(tmp_path):
+    data = FIXTURES / "mquake_tiny.json"
+    cases = load_cases(data)
+    run = tmp_path / "run"
+    run.mkdir()
+    summary = {"method": "mello", "memory": "edits+kg", "edits": "all", "seed": 0}
+    (run / "summary.json").write_text(json.dumps(summary))
+    first, second = cases[0], cases[1]
+    own = edit_sentence(first["requested_rewrite"][0])
+    other = edit_sentence(second["requested_rewrite"][0])
+    background = next(
+        f.sentence
+        for f in read_facts(data, format="mquake", options=LoadOptions(with_kg=True))
+        if f.kind == "background" and f.sentence not in {own, other}
+    )
+    trace = [
+        {"kind": "retrieve", "text": own},
+        {"kind": "retrieve", "text": background},
+        {"kind": "retrieve", "text": other},
+        {"kind": "retrieve", "text": "No fact found."},  # not a fact the memory held
+        {"kind": "subquestion", "text": own},  # not a fact step
+    ]
+    (run / "cases.jsonl").write_text(json.dumps({"case_id": first["case_id"], "trace": trace}) + "\n")
+    row = fact_sources(data, run)
+    assert (row["fact_steps"], row["own edit"], row["other edit"], row["background"]) == (3, 1, 1, 1)
+    assert row["background_share"] == pytest.approx(1 / 3)
+    summary["method"] = "ike"
+    (run / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(ValueError, match="keeps no fact steps"):
+        fact_sources(data, run)

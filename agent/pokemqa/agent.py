@@ -1,8 +1,8 @@
 """PokeMQA (Gu et al. 2024): decomposition where a trained scope detector, not the model, applies edits.
 
 The model writes one subquestion at a time. Before it answers, the memory's nearest facts for that
-subquestion (edits, and background facts when the memory also holds a knowledge graph, as every method
-gets) go through the scope detector: if one is in scope, its statement becomes the hop's
+subquestion (edits, and background facts when the memory also holds a knowledge graph, as for every other
+method) go through the scope detector: if one is in scope, its statement becomes the hop's
 answer and the model is not asked; otherwise the model answers the subquestion itself. Keeping the
 in-scope decision out of the prompt is the paper's point: a small model cannot be trusted to judge
 conflicts between its belief and an edit. An optional knowledge prompt (a description of the
