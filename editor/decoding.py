@@ -24,6 +24,16 @@ from typing import Any
 import torch
 from transformers import DynamicCache, PreTrainedModel
 
+# on_token(row, ids so far) after each decoding step; True ends that row now.
+TokenHook = Callable[[int, list[int]], bool | None]
+
+
+def offset_rows(hook: TokenHook | None, offset: int) -> TokenHook | None:
+    """The hook for a chunk of rows that starts at `offset` of the caller's rows."""
+    if hook is None or offset == 0:
+        return hook
+    return lambda row, ids: hook(offset + row, ids)
+
 
 def decode(
     model: PreTrainedModel,
@@ -37,11 +47,14 @@ def decode(
     finished: Callable[[list[int]], bool] | None = None,
     temperature: float = 0.0,
     row_inputs: Mapping[str, Any] | None = None,
+    on_token: TokenHook | None = None,
 ) -> list[list[int]]:
     """New token ids per row, ending at EOS (included), at `finished(ids)` or at max_new_tokens.
 
     `attention_mask` covers the cache's tokens and `input_ids`; tensors in `row_inputs` whose first
     dimension is the batch are narrowed with the rows, anything else is passed unchanged every step.
+    `on_token(row, ids)` sees each row's ids after every step, so a server can stream them as they
+    are generated; it returns True to end that row now (its client has gone).
     """
     if max_new_tokens < 1:
         raise ValueError("max_new_tokens must be at least 1")
@@ -70,6 +83,8 @@ def decode(
             ids = generated[row]
             ids.append(token)
             stopped = token == eos_token_id or (finished is not None and finished(ids))
+            if on_token is not None and on_token(row, ids):
+                stopped = True
             if not stopped and len(ids) < max_new_tokens:
                 keep.append(slot)
         if not keep:
@@ -84,6 +99,24 @@ def decode(
         step_ids = next_ids[:, None]
         attention_mask = torch.cat([attention_mask, torch.ones_like(step_ids)], dim=1)
         positions = positions[:, -1:] + 1
+
+
+def stop_checker(tokenizer: Any, stop: Sequence[str]) -> Callable[[list[int]], bool] | None:
+    """`finished` for `decode`: whether the ids so far contain a stop string; None without stops.
+
+    A stop string the newest token completes lies in the last tokens: each ordinary token decodes to
+    at least one byte and a character is at most four (+4 tokens of slack for special tokens, which
+    decode to nothing). Decoding only those keeps each step's check short.
+    """
+    if not stop:
+        return None
+    window = 4 * max(len(s) for s in stop) + 4
+
+    def at_stop(ids: list[int]) -> bool:
+        text = tokenizer.decode(ids[-window:], skip_special_tokens=True)
+        return any(s in text for s in stop)
+
+    return at_stop
 
 
 def inputs_after_prefix(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from editor.decoding import PrefixCache, decode, inputs_after_prefix
+from editor.decoding import PrefixCache, TokenHook, decode, inputs_after_prefix, offset_rows, stop_checker
 from editor.loading import LoadedModel, load_base_model
 
 Message = dict[str, str]
@@ -67,28 +67,26 @@ class LocalLLM:
         max_new_tokens: int = 64,
         stop: Sequence[str] | None = None,
         temperature: float = 0.0,
+        on_token: TokenHook | None = None,
     ) -> list[Generation]:
-        """Continue raw prompts (already templated, if a template is wanted)."""
+        """Continue raw prompts (already templated, if a template is wanted); `on_token` as for
+        `decode`, with rows numbered over all `prompts`."""
         results: list[Generation] = []
         for start in range(0, len(prompts), self.max_batch_size):
             batch = list(prompts[start : start + self.max_batch_size])
-            results.extend(self._generate_batch(batch, max_new_tokens, list(stop or []), temperature))
+            hook = offset_rows(on_token, start)
+            results.extend(self._generate_batch(batch, max_new_tokens, list(stop or []), temperature, hook))
         return results
 
     def _generate_batch(
-        self, prompts: list[str], max_new_tokens: int, stop: list[str], temperature: float
+        self,
+        prompts: list[str],
+        max_new_tokens: int,
+        stop: list[str],
+        temperature: float,
+        on_token: TokenHook | None = None,
     ) -> list[Generation]:
         tokenizer = self.tokenizer
-
-        # A stop string the newest token completes lies in the last tokens: each ordinary token decodes to
-        # at least one byte and a character is at most four (+4 tokens of slack for special tokens, which
-        # decode to nothing). Decoding only those keeps each step's check short.
-        window = 4 * max((len(s) for s in stop), default=0) + 4
-
-        def at_stop(ids: list[int]) -> bool:
-            text = tokenizer.decode(ids[-window:], skip_special_tokens=True)
-            return any(s in text for s in stop)
-
         # The tokenizer is shared state too: encode under the same lock as the model.
         with self.lock, torch.inference_mode():
             rows = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
@@ -101,8 +99,9 @@ class LocalLLM:
                 cache=cache,
                 max_new_tokens=max_new_tokens,
                 eos_token_id=tokenizer.eos_token_id,
-                finished=at_stop if stop else None,
+                finished=stop_checker(tokenizer, stop),
                 temperature=temperature,
+                on_token=on_token,
             )
         return self.to_generations(generated, [len(row) for row in rows], stop)
 
