@@ -64,6 +64,20 @@ def edit_sentence(rewrite: Mapping) -> str:
     return f"{rewrite['prompt'].format(rewrite['subject'])} {rewrite['target_new']['str']}."
 
 
+def needed_facts(case: Case, setting: str, target: str = "new") -> list[tuple[str, str]]:
+    """(subject, object) pairs a retriever must find for a case: with edits only, its edits (the model
+    bridges the unedited hops); with a background KG, its whole chain. A case asked with its edits
+    withheld (target "original") needs its original chain from the KG, and nothing from an edits-only
+    memory."""
+    if target == "original":
+        if setting != "edits+kg":
+            return []
+        return [(s, o) for s, _, o in case["orig"]["triples_labeled"]]
+    if setting == "edits+kg":
+        return [(s, o) for s, _, o in case["orig"]["new_triples_labeled"]]
+    return [(r["subject"], r["target_new"]["str"]) for r in case["requested_rewrite"]]
+
+
 def gold_chain_facts(case: Case) -> list[str]:
     """The edited chain as instruction sentences, one per hop (cloze + new answer)."""
     return [f"{hop['cloze']} {hop['answer']}." for hop in case["new_single_hops"]]

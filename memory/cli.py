@@ -1,4 +1,4 @@
-"""`hopedit facts ...` and `hopedit retrieval-bench`: the memory from the command line.
+"""`hopedit facts ...`: the memory from the command line.
 
 Heavy modules (chromadb, torch via the embedder) are imported inside the commands so `hopedit --help`
 stays fast.
@@ -6,13 +6,16 @@ stays fast.
 
 from __future__ import annotations
 
-import json
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from memory.display import printable, safe_json
 
 if TYPE_CHECKING:
     from memory.core import Memory
@@ -29,6 +32,12 @@ UrlOption = Annotated[
     str | None,
     typer.Option("--chroma-url", help="Use a Chroma server (http://host:port) instead of --store."),
 ]
+JsonOption = Annotated[
+    bool,
+    typer.Option("--json", help="Print JSON (every field of each fact) instead of a table or rows."),
+]
+# The columns of the plain rows and the terminal table; JSON carries every field of `Fact.to_dict`.
+FACT_COLUMNS = ("id", "subject", "relation", "object", "kind", "active", "superseded_by", "sentence")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -47,24 +56,56 @@ def _open(store: Path | None, chroma_url: str | None) -> Memory:
         raise _fail(f"error: cannot open the memory ({type(error).__name__}: {error})") from None
 
 
+def _is_terminal() -> bool:
+    """Tables are for people; a pipe or a file gets rows a script can split (see `_print_facts`)."""
+    return sys.stdout.isatty()
+
+
+def _cell(fact: Fact, column: str) -> str:
+    if column == "active":
+        return "true" if fact.active else "false"
+    value = getattr(fact, column)
+    return "" if value is None else printable(str(value))
+
+
 def _fact_table(facts: list[Fact], title: str, scores: list[float] | None = None) -> Table:
-    table = Table(title=title, show_lines=False)
+    """A rich table with every name escaped: rich would read `[red]` as markup and pass `ESC[31m` on."""
+    table = Table(title=Text(printable(title, limit=200)), show_lines=False)
     if scores is not None:
         table.add_column("score", justify="right")
     for column in ("id", "subject", "relation", "object", "kind", "active", "sentence"):
         table.add_column(column, overflow="fold")
     for index, fact in enumerate(facts):
-        row = [
-            fact.id,
-            fact.subject,
-            fact.relation,
-            fact.object,
-            fact.kind,
-            "yes" if fact.active else f"no (by {fact.superseded_by})" if fact.superseded_by else "no",
-            fact.sentence,
-        ]
-        table.add_row(*([f"{scores[index]:.3f}"] if scores is not None else []), *row)
+        active = "yes" if fact.active else f"no (by {fact.superseded_by})" if fact.superseded_by else "no"
+        row = [Text(_cell(fact, column)) for column in ("id", "subject", "relation", "object", "kind")]
+        row += [Text(active), Text(_cell(fact, "sentence"))]
+        table.add_row(*([Text(f"{scores[index]:.3f}")] if scores is not None else []), *row)
     return table
+
+
+def _print_facts(facts: list[Fact], title: str, as_json: bool, scores: list[float] | None = None) -> None:
+    """JSON with `--json`; a table on a terminal; else one tab-separated row per fact under a header.
+
+    The rows are never wrapped or truncated, so `grep` and `cut` see whole names; tabs and newlines
+    inside a name are escaped (`\\t`, `\\n`) so every fact stays one row of the same columns.
+    """
+    if as_json:
+        records: list[dict[str, Any]] = []
+        for index, fact in enumerate(facts):
+            record = fact.to_dict()
+            if scores is not None:
+                record = {"score": scores[index], **record}
+            records.append(record)
+        typer.echo(safe_json(records))
+    elif _is_terminal():
+        console.print(_fact_table(facts, title, scores))
+    else:
+        header = (("score",) if scores is not None else ()) + FACT_COLUMNS
+        lines = ["\t".join(header)]
+        for index, fact in enumerate(facts):
+            cells = [_cell(fact, column) for column in FACT_COLUMNS]
+            lines.append("\t".join(([f"{scores[index]:.4f}"] if scores is not None else []) + cells))
+        typer.echo("\n".join(lines))
 
 
 def load(
@@ -144,7 +185,7 @@ def add(
     stored = result.added[0]
     console.print(_fact_table([stored], "added"))
     for old in result.superseded:
-        console.print(f"superseded {old.id}: {old.sentence}")
+        console.print(f"superseded {old.id}: {printable(old.sentence)}", markup=False, highlight=False)
     if not stored.active:
         console.print(f"stored as history: the edit {stored.superseded_by} outranks background knowledge")
 
@@ -152,31 +193,41 @@ def add(
 def list_facts(
     all_versions: Annotated[bool, typer.Option("--all", help="Include superseded versions")] = False,
     kind: Annotated[str | None, typer.Option("--kind", help="edit or background")] = None,
+    as_json: JsonOption = False,
     store: StoreOption = None,
     chroma_url: UrlOption = None,
 ) -> None:
-    """List the facts in the memory."""
+    """List the active facts; `--all` adds the superseded versions (their `active` is false)."""
+    if kind not in (None, "edit", "background"):
+        raise _fail(f"error: --kind must be edit or background, got {kind!r}")
     facts = _open(store, chroma_url).facts(active_only=not all_versions, kind=kind)  # type: ignore[arg-type]
-    console.print(_fact_table(facts, f"{len(facts)} facts"))
+    _print_facts(facts, f"{len(facts)} facts", as_json)
 
 
 def search(
     query: str,
-    k: Annotated[int, typer.Option("-k", help="How many facts")] = 5,
+    k: Annotated[int, typer.Option("-k", help="How many facts", min=1)] = 5,
+    as_json: JsonOption = False,
     store: StoreOption = None,
     chroma_url: UrlOption = None,
 ) -> None:
-    """Dense search over the active facts."""
+    """Dense search over the active facts, best first (`score` is the cosine similarity)."""
     hits = _open(store, chroma_url).search(query, k)
-    console.print(_fact_table([hit.fact for hit in hits], query, [hit.score for hit in hits]))
+    _print_facts([hit.fact for hit in hits], query, as_json, [hit.score for hit in hits])
 
 
-def history(subject: str, relation: str, store: StoreOption = None, chroma_url: UrlOption = None) -> None:
+def history(
+    subject: str,
+    relation: str,
+    as_json: JsonOption = False,
+    store: StoreOption = None,
+    chroma_url: UrlOption = None,
+) -> None:
     """All versions of (subject, relation), oldest first."""
     facts = _open(store, chroma_url).history(subject, relation)
     if not facts:
-        raise _fail(f"no facts for ({subject}, {relation})")
-    console.print(_fact_table(facts, f"history of ({subject}, {relation})"))
+        raise _fail(f"no facts for ({printable(subject, 200)}, {printable(relation, 200)})")
+    _print_facts(facts, f"history of ({subject}, {relation})", as_json)
 
 
 def remove(fact_id: str, store: StoreOption = None, chroma_url: UrlOption = None) -> None:
@@ -185,111 +236,30 @@ def remove(fact_id: str, store: StoreOption = None, chroma_url: UrlOption = None
         fact = _open(store, chroma_url).remove(fact_id)
     except KeyError:
         raise _fail(f"error: no fact with id {fact_id}") from None
-    console.print(f"removed {fact.id}: {fact.sentence}")
+    console.print(f"removed {fact.id}: {printable(fact.sentence)}", markup=False, highlight=False)
 
 
 def undo(store: StoreOption = None, chroma_url: UrlOption = None) -> None:
     """Remove the newest edit and re-activate what it superseded."""
     fact = _open(store, chroma_url).undo_last_edit()
-    console.print(f"undid {fact.id}: {fact.sentence}" if fact else "no edit to undo")
+    message = f"undid {fact.id}: {printable(fact.sentence)}" if fact else "no edit to undo"
+    console.print(message, markup=False, highlight=False)
 
 
-def stats(store: StoreOption = None, chroma_url: UrlOption = None) -> None:
+def stats(as_json: JsonOption = False, store: StoreOption = None, chroma_url: UrlOption = None) -> None:
     """Counts of records, active facts, entities and relations."""
-    table = Table(title="memory")
-    table.add_column("key")
-    table.add_column("value", justify="right")
-    for key, value in _open(store, chroma_url).stats().items():
-        table.add_row(key, str(value))
-    console.print(table)
-
-
-def retrieval_bench(
-    data: Annotated[Path, typer.Option("--data", help="MQuAKE JSON file with the cases")],
-    memory: Annotated[str, typer.Option("--memory", help="edits, edits+kg, or both")] = "both",
-    limit: Annotated[int | None, typer.Option("--limit", help="Only the first N cases")] = None,
-    out: Annotated[Path, typer.Option("--out", help="Directory for the JSON and PNG results")] = Path(
-        "runs/retrieval-bench"
-    ),
-) -> None:
-    """Share of multi-hop questions whose needed facts are all among the N retrieved (chain vs dense)."""
-    from rich.progress import Progress
-
-    from memory.bench import SETTINGS, run_retrieval_bench
-
-    settings = SETTINGS if memory == "both" else (memory,)
-    if any(setting not in SETTINGS for setting in settings):
-        raise _fail(f"error: --memory must be edits, edits+kg or both, got {memory!r}")
-    if not data.is_file():
-        raise _fail(f"error: no such file {data}")
-    reports = []
-    with Progress(console=errors) as progress:
-        tasks: dict[str, int] = {}
-        for setting in settings:
-
-            def report(stage: str, done: int, total: int, setting: str = setting) -> None:
-                key = f"{setting}: {stage}"
-                if key not in tasks:
-                    tasks[key] = progress.add_task(key, total=total)
-                progress.update(tasks[key], completed=done)
-
-            reports.append(run_retrieval_bench(data, setting, limit, progress=report))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "retrieval_bench.json").write_text(json.dumps(reports, indent=2), encoding="utf-8")
-    table = Table(title=f"retrieval benchmark: {data.name}")
-    for column in (
-        "memory",
-        "strategy",
-        "questions",
-        "needed ⊆ retrieved",
-        "any of 3 per case",
-        "p50 ms",
-        "p95 ms",
-    ):
-        table.add_column(column, justify="right")
-    for entry in reports:
-        for name, result in entry["strategies"].items():
-            table.add_row(
-                entry["setting"],
-                name,
-                str(entry["questions"]),
-                f"{100 * result['question_recall']:.1f}%",
-                f"{100 * result['case_recall_any_question']:.1f}%",
-                f"{result['latency_ms_p50']:.1f}",
-                f"{result['latency_ms_p95']:.1f}",
-            )
-    console.print(table)
-    for entry in reports:
-        console.print(
-            f"{entry['setting']}: {entry['memory']['active']} active facts, "
-            f"load {entry['load_seconds']:.1f} s, needed facts all active for "
-            f"{100 * entry['needed_facts_active']:.1f}% of questions"
-        )
-    _plot(reports, out / "retrieval_bench.png")
-    console.print(f"wrote {out / 'retrieval_bench.json'} and {out / 'retrieval_bench.png'}")
-
-
-def _plot(reports: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axis = plt.subplots(figsize=(7, 3.5))
-    names = list(reports[0]["strategies"])
-    width = 0.8 / len(names)
-    for offset, name in enumerate(names):
-        values = [100 * entry["strategies"][name]["question_recall"] for entry in reports]
-        positions = [index + offset * width for index in range(len(reports))]
-        axis.bar(positions, values, width, label=name)
-    axis.set_xticks([index + width * (len(names) - 1) / 2 for index in range(len(reports))])
-    axis.set_xticklabels([f"{entry['setting']} ({entry['questions']} q)" for entry in reports])
-    axis.set_ylabel("needed facts all retrieved (%)")
-    axis.set_ylim(0, 100)
-    axis.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    counts = _open(store, chroma_url).stats()
+    if as_json:
+        typer.echo(safe_json(counts))
+    elif _is_terminal():
+        table = Table(title="memory")
+        table.add_column("key")
+        table.add_column("value", justify="right")
+        for key, value in counts.items():
+            table.add_row(key, Text(printable(str(value))))
+        console.print(table)
+    else:
+        typer.echo("\n".join(f"{key}\t{printable(str(value))}" for key, value in counts.items()))
 
 
 def register(app: typer.Typer) -> None:
@@ -305,4 +275,3 @@ def register(app: typer.Typer) -> None:
     facts.command("undo")(undo)
     facts.command("stats")(stats)
     app.add_typer(facts, name="facts")
-    app.command("retrieval-bench")(retrieval_bench)

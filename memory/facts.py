@@ -30,6 +30,20 @@ def entity_names(pairs: Iterable[tuple[str, str]]) -> list[str]:
     return list(dict.fromkeys(name for pair in pairs for name in pair))
 
 
+def clean_aliases(aliases: Iterable[str], name: str) -> tuple[str, ...]:
+    """Distinct non-empty alias strings other than the name itself, in their given order."""
+    if isinstance(aliases, str):
+        raise ValueError(f"aliases must be a list of names, got the string {aliases!r}")
+    kept: dict[str, None] = {}
+    for alias in aliases:
+        if not isinstance(alias, str):
+            raise ValueError(f"an alias must be a string, got {alias!r}")
+        alias = alias.strip()
+        if alias and alias != name:
+            kept[alias] = None
+    return tuple(kept)
+
+
 @dataclass
 class Fact:
     subject: str
@@ -42,6 +56,10 @@ class Fact:
     active: bool = True
     superseded_by: str | None = None
     id: str = ""
+    # Other names of the subject and the object where a source gives them (RDF altLabel, an `aliases`
+    # column, MQuAKE answer aliases): entity linking finds a question that uses any of them.
+    subject_aliases: tuple[str, ...] = ()
+    object_aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("subject", "relation", "object"):
@@ -52,6 +70,8 @@ class Fact:
         if self.kind not in ("edit", "background"):
             raise ValueError(f"fact kind must be 'edit' or 'background', got {self.kind!r}")
         self.sentence = self.sentence.strip() or fallback_sentence(self.subject, self.relation, self.object)
+        self.subject_aliases = clean_aliases(self.subject_aliases, self.subject)
+        self.object_aliases = clean_aliases(self.object_aliases, self.object)
         self.id = self.id or fact_id(self.subject, self.relation, self.object, self.kind)
 
     def to_dict(self) -> dict:

@@ -27,7 +27,10 @@ _EXTENSIONS = {
     ".json": "mquake",
 }
 _TRIPLE_KEYS = ("subject", "relation", "object")
-_OPTIONAL_KEYS = ("sentence", "kind")
+# `aliases` is a synonym of `subject_aliases`; in CSV/TSV a cell lists aliases separated by "|".
+_ALIAS_KEYS = ("aliases", "subject_aliases", "object_aliases")
+_OPTIONAL_KEYS = ("sentence", "kind", *_ALIAS_KEYS)
+_CELL_ALIAS_SEPARATOR = "|"
 
 Progress = Callable[[int], None]  # called with the number of newly read lines or records
 
@@ -46,6 +49,8 @@ class FactFileError(Exception):
 class LoadOptions:
     kind: FactKind = "edit"
     with_kg: bool = False
+    # MQuAKE: False reads only the background world (with_kg), e.g. for cases asked with edits withheld.
+    edits: bool = True
 
 
 def detect_format(path: Path, format: str | None = None) -> str:
@@ -86,8 +91,19 @@ def read_facts(
         raise FactFileError(path, None, f"not UTF-8 text ({error.reason})") from None
 
 
+def _aliases(path: Path, line: int, key: str, value: Any) -> tuple[str, ...]:
+    """An alias field: a JSON list of strings, or a "|"-separated cell of a CSV/TSV file."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(_CELL_ALIAS_SEPARATOR) if part.strip())
+    if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+        return tuple(item.strip() for item in value if item.strip())
+    raise FactFileError(path, line, f"{key} must be a list of strings, got {value!r:.80}")
+
+
 def _make_fact(path: Path, line: int, values: dict[str, Any], kind: FactKind, source: str) -> Fact:
-    for key in _TRIPLE_KEYS + _OPTIONAL_KEYS:
+    for key in (*_TRIPLE_KEYS, "sentence", "kind"):
         value = values.get(key)
         if value is not None and not isinstance(value, str):
             raise FactFileError(path, line, f"{key} must be a string, got {type(value).__name__}")
@@ -104,6 +120,9 @@ def _make_fact(path: Path, line: int, values: dict[str, Any], kind: FactKind, so
         sentence=values.get("sentence") or "",
         kind=row_kind,
         source=source,
+        subject_aliases=_aliases(path, line, "aliases", values.get("aliases"))
+        + _aliases(path, line, "subject_aliases", values.get("subject_aliases")),
+        object_aliases=_aliases(path, line, "object_aliases", values.get("object_aliases")),
     )
 
 
@@ -163,10 +182,19 @@ def _rdf_facts(
     path: Path, triples: Iterable[tuple[Any, Any, Any, int | None]], kind: FactKind, source: str
 ) -> list[Fact]:
     from rdflib import Literal
-    from rdflib.namespace import RDFS
+    from rdflib.namespace import RDFS, SKOS
 
     rows = list(triples)
-    labels = {str(s): str(o) for s, p, o, _ in rows if p == RDFS.label and isinstance(o, Literal)}
+    labels: dict[str, str] = {}
+    alt_labels: dict[str, list[str]] = {}
+    for s, p, o, _ in rows:
+        if p == RDFS.label and isinstance(o, Literal):
+            if str(s) in labels:  # a second label is another name of the same entity
+                alt_labels.setdefault(str(s), []).append(str(o))
+            else:
+                labels[str(s)] = str(o)
+        elif p == SKOS.altLabel and isinstance(o, Literal):
+            alt_labels.setdefault(str(s), []).append(str(o))
 
     def name(term: Any, predicate: bool = False) -> str:
         if isinstance(term, Literal):
@@ -175,9 +203,15 @@ def _rdf_facts(
 
     facts = []
     for subject, predicate, obj, line in rows:
-        if predicate == RDFS.label:
+        if predicate in (RDFS.label, SKOS.altLabel):
             continue
-        values = {"subject": name(subject), "relation": name(predicate, predicate=True), "object": name(obj)}
+        values = {
+            "subject": name(subject),
+            "relation": name(predicate, predicate=True),
+            "object": name(obj),
+            "subject_aliases": alt_labels.get(str(subject), []),
+            "object_aliases": [] if isinstance(obj, Literal) else alt_labels.get(str(obj), []),
+        }
         facts.append(_make_fact(path, line or 0, values, kind, source))
     return facts
 
@@ -231,14 +265,6 @@ def _read_turtle(path: Path, kind: FactKind, source: str, tick: Progress) -> lis
 # ---------------------------------------------------------------- MQuAKE
 
 
-def mquake_needed_facts(record: dict, setting: str) -> list[tuple[str, str]]:
-    """(subject, object) pairs a retriever must find for the record in a memory setting: its edits when
-    only edits are stored, the whole edited chain when a background KG holds the unedited hops."""
-    if setting == "edits+kg":
-        return [(s, o) for s, _, o in record["orig"]["new_triples_labeled"]]
-    return [(r["subject"], r["target_new"]["str"]) for r in record["requested_rewrite"]]
-
-
 def mquake_chain_entities(record: dict) -> list[str]:
     """Subjects and objects of the record's edited chain, for the editor's entity test."""
     return entity_names((s, o) for s, _, o in record["orig"]["new_triples_labeled"])
@@ -272,7 +298,25 @@ def _cloze_sentence(cloze: str, obj: str) -> str:
     return f"{cloze.strip()} {obj}."
 
 
+def _mquake_aliases(record: dict) -> dict[str, list[str]]:
+    """Entity name -> its aliases, from the answer aliases of the record's single hops and answers."""
+    aliases: dict[str, list[str]] = {}
+
+    def note(name: Any, names: Any) -> None:
+        if isinstance(name, str) and isinstance(names, list):
+            aliases.setdefault(name, []).extend(a for a in names if isinstance(a, str))
+
+    for key in ("single_hops", "new_single_hops"):
+        for hop in record.get(key) or []:
+            if isinstance(hop, dict):
+                note(hop.get("answer"), hop.get("answer_alias"))
+    note(record.get("answer"), record.get("answer_alias"))
+    note(record.get("new_answer"), record.get("new_answer_alias"))
+    return aliases
+
+
 def _mquake_edits(path: Path, index: int, record: dict, labels: dict[str, str], kind: FactKind) -> list[Fact]:
+    aliases = _mquake_aliases(record)
     rewrites = record.get("requested_rewrite")
     if not isinstance(rewrites, list) or not rewrites:
         raise FactFileError(path, index, "case record has no requested_rewrite list")
@@ -289,7 +333,14 @@ def _mquake_edits(path: Path, index: int, record: dict, labels: dict[str, str], 
             )
         relation = labels.get(str(rewrite.get("relation_id")), prompt)
         sentence = _cloze_sentence(prompt.replace("{}", subject), target)
-        values = {"subject": subject, "relation": relation, "object": target, "sentence": sentence}
+        values = {
+            "subject": subject,
+            "relation": relation,
+            "object": target,
+            "sentence": sentence,
+            "subject_aliases": aliases.get(subject, []),
+            "object_aliases": aliases.get(target, []),
+        }
         facts.append(_make_fact(path, index, values, kind, f"mquake:{record.get('case_id', index)}"))
     return facts
 
@@ -300,6 +351,7 @@ def _mquake_background(path: Path, index: int, record: dict, templates: dict[str
     if not isinstance(orig, dict):
         raise FactFileError(path, index, "case record has no orig block (needed for --with-kg)")
     edited = {tuple(triple) for triple in orig.get("edit_triples") or []}
+    aliases = _mquake_aliases(record)
     chains = (
         (orig.get("triples") or [], orig.get("triples_labeled"), record.get("single_hops") or [], False),
         (
@@ -331,7 +383,14 @@ def _mquake_background(path: Path, index: int, record: dict, templates: dict[str
                 sentence = _cloze_sentence(template.replace("{}", subject), obj)
             else:
                 sentence = fallback_sentence(subject, relation, obj)
-            values = {"subject": subject, "relation": relation, "object": obj, "sentence": sentence}
+            values = {
+                "subject": subject,
+                "relation": relation,
+                "object": obj,
+                "sentence": sentence,
+                "subject_aliases": aliases.get(subject, []),
+                "object_aliases": aliases.get(obj, []),
+            }
             facts.append(
                 _make_fact(path, index, values, "background", f"mquake-kg:{record.get('case_id', index)}")
             )
@@ -353,7 +412,8 @@ def _read_mquake(path: Path, options: LoadOptions, source: str, tick: Progress) 
     for index, record in enumerate(records):
         if not isinstance(record, dict):
             raise FactFileError(path, index, "case record is not a JSON object")
-        edits.extend(_mquake_edits(path, index, record, labels, options.kind))
+        if options.edits:
+            edits.extend(_mquake_edits(path, index, record, labels, options.kind))
         if options.with_kg:
             background.extend(_mquake_background(path, index, record, templates))
         tick(1)

@@ -8,9 +8,10 @@ identical.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import urlparse
 
 import numpy as np
@@ -21,7 +22,18 @@ from memory.embedder import embed
 from memory.facts import Fact
 
 COLLECTION = "hopedit_facts"
+# Commit markers of writes: a write's records become part of the memory only once its marker exists.
+LOADS_COLLECTION = "hopedit_loads"
 _PAGE = 2000
+
+
+class StoredRecord(NamedTuple):
+    """One record as stored, with the write (load) it belongs to; "" for records older than load ids."""
+
+    fact: Fact
+    vector: np.ndarray
+    load_id: str
+_ALIAS_SEPARATOR = "\x1f"
 
 
 @register_embedding_function
@@ -52,13 +64,19 @@ class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
 class FactStore(Protocol):
     """What the memory needs from a vector store; Chroma is the one implementation."""
 
-    def add(self, facts: Sequence[Fact], embeddings: np.ndarray) -> None: ...
+    def add(self, facts: Sequence[Fact], embeddings: np.ndarray, load_id: str = "") -> None: ...
 
     def update(self, facts: Sequence[Fact]) -> None: ...
 
     def delete(self, ids: Sequence[str]) -> None: ...
 
     def records(self) -> Iterator[tuple[Fact, np.ndarray]]: ...
+
+    def scan(self) -> Iterator[StoredRecord]: ...
+
+    def commit_load(self, load_id: str, restamps: Mapping[str, float]) -> None: ...
+
+    def committed_loads(self) -> dict[str, dict[str, float]]: ...
 
     def query(self, embedding: np.ndarray, k: int) -> list[tuple[Fact, float]]: ...
 
@@ -68,8 +86,12 @@ class FactStore(Protocol):
 
     def location(self) -> str: ...
 
+    @property
+    def shared(self) -> bool: ...
+
 
 def fact_to_metadata(fact: Fact) -> dict[str, Any]:
+    """The record's metadata; `update` leaves keys it does not name (the load id) as they are."""
     return {
         "subject": fact.subject,
         "relation": fact.relation,
@@ -80,6 +102,9 @@ def fact_to_metadata(fact: Fact) -> dict[str, Any]:
         "active": bool(fact.active),
         # Chroma metadata values cannot be None; "" means "not superseded".
         "superseded_by": fact.superseded_by or "",
+        # Chroma metadata holds scalars only: aliases as one string, unit-separator joined.
+        "subject_aliases": _ALIAS_SEPARATOR.join(fact.subject_aliases),
+        "object_aliases": _ALIAS_SEPARATOR.join(fact.object_aliases),
     }
 
 
@@ -95,7 +120,13 @@ def fact_from_record(fact_id: str, document: str, metadata: dict[str, Any]) -> F
         active=bool(metadata["active"]),
         superseded_by=str(metadata.get("superseded_by") or "") or None,
         id=fact_id,
+        subject_aliases=_split_aliases(metadata.get("subject_aliases")),
+        object_aliases=_split_aliases(metadata.get("object_aliases")),
     )
+
+
+def _split_aliases(value: Any) -> tuple[str, ...]:
+    return tuple(part for part in str(value or "").split(_ALIAS_SEPARATOR) if part)
 
 
 class ChromaFactStore:
@@ -111,6 +142,7 @@ class ChromaFactStore:
             if not parsed.hostname:
                 raise ValueError(f"not a Chroma server URL: {chroma_url!r}")
             self._location = chroma_url
+            self._shared = True
             self._client = chromadb.HttpClient(
                 host=parsed.hostname,
                 port=parsed.port or (443 if parsed.scheme == "https" else 8000),
@@ -122,27 +154,38 @@ class ChromaFactStore:
                 raise ValueError("an embedded Chroma store needs a directory")
             store_dir.mkdir(parents=True, exist_ok=True)
             self._location = str(store_dir)
+            self._shared = False
             self._client = chromadb.PersistentClient(path=str(store_dir), settings=settings)
         self._collection = self._client.get_or_create_collection(
             COLLECTION,
             configuration={"hnsw": {"space": "cosine"}},
             embedding_function=MiniLMEmbeddingFunction(),
         )
+        # Markers carry no meaning in their vectors; Chroma just needs one, so every marker gets [1.0].
+        self._loads = self._client.get_or_create_collection(
+            LOADS_COLLECTION, embedding_function=MiniLMEmbeddingFunction()
+        )
 
     def location(self) -> str:
         return self._location
 
+    @property
+    def shared(self) -> bool:
+        """True on a Chroma server: other processes may be writing the same memory right now."""
+        return self._shared
+
     def max_batch_size(self) -> int:
         return int(self._client.get_max_batch_size())
 
-    def add(self, facts: Sequence[Fact], embeddings: np.ndarray) -> None:
+    def add(self, facts: Sequence[Fact], embeddings: np.ndarray, load_id: str = "") -> None:
+        """New records; with a load id they stay out of the memory until `commit_load(load_id)`."""
         if not facts:
             return
         self._collection.add(
             ids=[fact.id for fact in facts],
             embeddings=np.asarray(embeddings, dtype=np.float32),
             documents=[fact.sentence for fact in facts],
-            metadatas=[fact_to_metadata(fact) for fact in facts],
+            metadatas=[{**fact_to_metadata(fact), "load_id": load_id} for fact in facts],
         )
 
     def update(self, facts: Sequence[Fact]) -> None:
@@ -158,6 +201,11 @@ class ChromaFactStore:
             self._collection.delete(ids=list(ids))
 
     def records(self) -> Iterator[tuple[Fact, np.ndarray]]:
+        """Every stored record, committed or not, as stored (see `scan` for the load ids)."""
+        for record in self.scan():
+            yield record.fact, record.vector
+
+    def scan(self) -> Iterator[StoredRecord]:
         total = self._collection.count()
         for offset in range(0, total, _PAGE):
             page = self._collection.get(
@@ -166,7 +214,36 @@ class ChromaFactStore:
             for fact_id, document, metadata, vector in zip(
                 page["ids"], page["documents"], page["metadatas"], page["embeddings"], strict=True
             ):
-                yield fact_from_record(fact_id, document, metadata), np.asarray(vector, dtype=np.float32)
+                yield StoredRecord(
+                    fact_from_record(fact_id, document, metadata),
+                    np.asarray(vector, dtype=np.float32),
+                    str(metadata.get("load_id") or ""),
+                )
+
+    def commit_load(self, load_id: str, restamps: Mapping[str, float]) -> None:
+        """The one write that makes a load part of the memory.
+
+        `restamps` (fact id -> added_at) are the changes the load makes to records that existed before it
+        (a re-added old version becomes the newest); they are applied after the marker, and re-applied on
+        the next open if a crash came in between.
+        """
+        self._loads.add(
+            ids=[load_id],
+            embeddings=[[1.0]],
+            documents=[json.dumps({"restamps": dict(restamps)})],
+            metadatas=[{"committed": True}],
+        )
+
+    def committed_loads(self) -> dict[str, dict[str, float]]:
+        """load id -> its restamps, for every committed load."""
+        loads: dict[str, dict[str, float]] = {}
+        total = self._loads.count()
+        for offset in range(0, total, _PAGE):
+            page = self._loads.get(limit=_PAGE, offset=offset, include=["documents"])
+            for load_id, document in zip(page["ids"], page["documents"], strict=True):
+                restamps = json.loads(document or "{}").get("restamps", {})
+                loads[load_id] = {str(key): float(value) for key, value in restamps.items()}
+        return loads
 
     def query(self, embedding: np.ndarray, k: int) -> list[tuple[Fact, float]]:
         """Nearest active facts; the score is the cosine similarity (Chroma returns 1 - cosine)."""

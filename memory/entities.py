@@ -1,0 +1,111 @@
+"""Entity linking: which entities of the memory a question names, by name or alias.
+
+Names are compared as token sequences after folding case, accents and punctuation ("Grabar-Kitarović",
+"grabar kitarovic" and "GRABAR KITAROVIC" are one key). The index maps each folded token sequence to
+the entities it names, so linking a question costs one dictionary lookup per (position, length) pair of
+its tokens, independent of the memory's size: no scan over the entity list, whatever it holds.
+"""
+
+from __future__ import annotations
+
+import string
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+_PUNCT = set(string.punctuation) | {"‘", "’", "“", "”", "–", "—", "…", "«", "»", "¿", "¡"}
+# Names longer than this are not indexed: linking tries at most this many token lengths per position.
+MAX_NAME_TOKENS = 16
+
+
+def name_tokens(text: str) -> tuple[str, ...]:
+    """The folded token sequence of a name or a question (case, accents and punctuation ignored)."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
+    text = "".join(" " if ch in _PUNCT else ch for ch in text)
+    return tuple(text.split())
+
+
+@dataclass(frozen=True)
+class EntityLink:
+    """One entity a question names: `surface` is the name or alias as the index knows it."""
+
+    entity: str
+    surface: str
+    start: int  # token span in the folded question
+    end: int
+    by_alias: bool
+    ambiguous: bool  # the same words name more than one entity
+
+    def to_dict(self) -> dict:
+        return {
+            "entity": self.entity,
+            "surface": self.surface,
+            "by_alias": self.by_alias,
+            "ambiguous": self.ambiguous,
+        }
+
+
+class EntityIndex:
+    """Folded names and aliases -> entities, reference-counted so facts can come and go incrementally."""
+
+    def __init__(self) -> None:
+        # key -> entity -> (count of references, surface form, whether the reference is an alias)
+        self._keys: dict[tuple[str, ...], Counter[tuple[str, str, bool]]] = defaultdict(Counter)
+        self._longest = 0
+
+    def add(self, entity: str, aliases: Iterable[str] = ()) -> None:
+        self._change(entity, aliases, +1)
+
+    def remove(self, entity: str, aliases: Iterable[str] = ()) -> None:
+        self._change(entity, aliases, -1)
+
+    def _change(self, entity: str, aliases: Iterable[str], delta: int) -> None:
+        for surface, by_alias in ((entity, False), *((alias, True) for alias in aliases)):
+            key = name_tokens(surface)
+            if not key or len(key) > MAX_NAME_TOKENS:
+                continue
+            counts = self._keys[key]
+            counts[(entity, surface, by_alias)] += delta
+            if counts[(entity, surface, by_alias)] <= 0:
+                del counts[(entity, surface, by_alias)]
+            if not counts:
+                del self._keys[key]
+            elif delta > 0:
+                self._longest = max(self._longest, len(key))
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def lookup(self, name: str) -> list[str]:
+        """Entities whose name or alias folds to exactly this name."""
+        return sorted({entity for entity, _, _ in self._keys.get(name_tokens(name), {})})
+
+    def link(self, text: str) -> list[EntityLink]:
+        """Entities named in the text, longest mention first; a mention inside a longer one is dropped
+        ("Paris" inside "Paris Saint-Germain"), and an ambiguous mention yields every entity it names."""
+        tokens = name_tokens(text)
+        mentions: list[tuple[int, int]] = []
+        for start in range(len(tokens)):
+            for end in range(min(len(tokens), start + self._longest), start, -1):
+                if tokens[start:end] in self._keys:
+                    mentions.append((start, end))
+                    break
+        mentions.sort(key=lambda span: (-(span[1] - span[0]), span[0]))
+        taken: list[tuple[int, int]] = []
+        links: list[EntityLink] = []
+        for start, end in mentions:
+            if any(start < other_end and other_start < end for other_start, other_end in taken):
+                continue
+            taken.append((start, end))
+            named: dict[str, tuple[str, bool]] = {}
+            for entity, surface, by_alias in self._keys[tokens[start:end]]:
+                # A name beats an alias of the same entity as the reason it was linked.
+                if entity not in named or (named[entity][1] and not by_alias):
+                    named[entity] = (surface, by_alias)
+            ambiguous = len(named) > 1
+            for entity in sorted(named, key=lambda e: (named[e][1], e)):
+                surface, by_alias = named[entity]
+                links.append(EntityLink(entity, surface, start, end, by_alias, ambiguous))
+        return links
