@@ -24,6 +24,10 @@ class Answer:
     steps: list[Step] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
     model_calls: int = 0
+    # Tokens the model read (prompts, retrieved facts included) and wrote, over all its calls; 0 when
+    # the agent does not count them.
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,18 +1,16 @@
-"""The `hopedit chat` REPL and the engine that `ask`, `chat` and `demo` share.
+"""The `hopedit chat` REPL.
 
-The engine loads each model at most once per process and only when a method first needs it, so
-commands that touch only the memory (/edit, /facts, /load, /help) start and answer instantly, and
-switching agents never reloads weights. Answers run in a worker thread so that Ctrl-C at the prompt
-cancels the answer and leaves the session (memory, loaded models, history) intact.
+Models come from `agent.engine.Engine`, which loads each at most once per process and only when a
+method first needs it, so commands that touch only the memory (/edit, /facts, /load, /help) start and
+answer instantly, and switching agents never reloads weights. Answers run in a worker thread so that
+Ctrl-C at the prompt cancels the answer and leaves the session (memory, loaded models, history) intact.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,26 +18,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from agent.base import Agent, Answer
+from agent.base import Answer
+from agent.engine import METHODS, Engine
 from agent.render import facts_table, render_answer, steps_table
 
 if TYPE_CHECKING:
-    from memory import Memory
     from memory.facts import Fact
 
-METHODS = ("instructed", "mello", "pokemqa", "ike", "base")
 HISTORY_FILE = "chat_history"
 FACTS_LISTED = 50  # /facts without a query lists at most this many active facts
-
-
-@dataclass(frozen=True)
-class ModelOptions:
-    """Which models back the methods: the local base model, or a served chat model for the agents."""
-
-    model_spec: str | None = None
-    prefixes: Path | None = None  # trained InstructEd prefixes; None: the shipped ones
-    llm_url: str | None = None
-    llm_model: str | None = None
 
 
 def quiet_model_loading() -> None:
@@ -47,74 +34,6 @@ def quiet_model_loading() -> None:
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()
-
-
-class Engine:
-    """Memory plus lazily built models and agents, shared across turns and across method switches."""
-
-    def __init__(self, memory: Memory, options: ModelOptions) -> None:
-        self.memory = memory
-        self.options = options
-        self._lock = threading.RLock()  # an abandoned (cancelled) answer may still be loading a model
-        self._chat_model: Any = None
-        self._editor: Any = None
-        self._agents: dict[str, Agent] = {}
-
-    def editor(self) -> Any:
-        with self._lock:
-            if self._editor is None:
-                from editor.instructed import InstructEdEditor
-
-                self._editor = InstructEdEditor.load(self.options.model_spec, self.options.prefixes)
-            return self._editor
-
-    def chat_model(self) -> Any:
-        """The unedited model for the agents: the editor's own copy when it loads, so weights load once."""
-        with self._lock:
-            if self._chat_model is None:
-                from agent.factory import build_llm
-
-                if self.options.llm_url:
-                    self._chat_model = build_llm(
-                        self.options.llm_url, self.options.llm_model, self.options.model_spec
-                    )
-                else:
-                    self._chat_model = self._local_chat_model()
-            return self._chat_model
-
-    def _local_chat_model(self) -> Any:
-        from agent.factory import build_llm
-        from agent.langchain_llm import HopeditChatModel
-
-        try:
-            return HopeditChatModel(llm=self.editor().llm)
-        except (FileNotFoundError, ImportError):  # no trained prefixes: the plain base model serves
-            return build_llm(None, None, self.options.model_spec)
-
-    def agent(self, method: str) -> Agent:
-        if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-        with self._lock:
-            if method not in self._agents:
-                from agent.factory import build_agent
-
-                if method == "instructed":
-                    built = build_agent(method, memory=self.memory, editor=self.editor())
-                else:
-                    built = build_agent(method, memory=self.memory, chat_model=self.chat_model())
-                self._agents[method] = built
-            return self._agents[method]
-
-    def answer(self, method: str, question: str) -> Answer:
-        """The agent's answer; its timings gain "load" on the turn that built the agent (and models)."""
-        first_use = method not in self._agents
-        started = time.perf_counter()
-        agent = self.agent(method)
-        loaded = time.perf_counter()
-        answer = agent.answer(question)
-        if first_use:
-            answer.timings.setdefault("load", loaded - started)
-        return answer
 
 
 FACT_SYNTAX = "SUBJECT | RELATION | OBJECT [| SENTENCE]"

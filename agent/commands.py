@@ -21,7 +21,8 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
-from agent.chat import FACT_SYNTAX, METHODS, Engine, ModelOptions, parse_fact, quiet_model_loading
+from agent.chat import FACT_SYNTAX, parse_fact, quiet_model_loading
+from agent.engine import METHODS, Engine, EngineConfig
 from agent.render import facts_table
 
 if TYPE_CHECKING:
@@ -157,11 +158,11 @@ def ask(
     console = Console(stderr=as_json)
     started = time.perf_counter()
     quiet_model_loading()
-    options = ModelOptions(model_spec=model, prefixes=prefixes, llm_url=llm_url, llm_model=llm_model)
     try:
+        config = EngineConfig(model_spec=model, prefixes=prefixes, llm_url=llm_url, llm_model=llm_model)
         memory = _open_memory(store, chroma_url)
         with _scratch_memory(memory, facts) if facts else nullcontext(memory) as active_memory:
-            answer = Engine(active_memory, options).answer(method, question)
+            answer = Engine(config, active_memory).answer(method, question)
     except (FactFileError, ValueError, FileNotFoundError) as error:
         raise _fail(console, str(error)) from None
     answer.timings["total"] = time.perf_counter() - started
@@ -188,12 +189,12 @@ def chat(
     console = Console()
     quiet_model_loading()
     try:
+        config = EngineConfig(model_spec=model, prefixes=prefixes, llm_url=llm_url, llm_model=llm_model)
         memory = _open_memory(store, chroma_url)
     except (ValueError, FileNotFoundError) as error:
         raise _fail(console, str(error)) from None
-    options = ModelOptions(model_spec=model, prefixes=prefixes, llm_url=llm_url, llm_model=llm_model)
     history = (store or default_store_dir()) / HISTORY_FILE
-    run_chat(Engine(memory, options), console, method, history)
+    run_chat(Engine(config, memory), console, method, history)
 
 
 def demo_facts_path() -> Path:
@@ -218,7 +219,7 @@ def demo(model: ModelOption = None, prefixes: PrefixesOption = None) -> None:
         console.print(
             facts_table(edits, title=f"{len(loaded.added)} demo facts loaded from {path.name}; the edits:")
         )
-        engine = Engine(memory, ModelOptions(model_spec=model, prefixes=prefixes))
+        engine = Engine(EngineConfig(model_spec=model, prefixes=prefixes), memory)
         agent, reason = _demo_agent(engine)
         if agent is None:
             console.print(

@@ -7,8 +7,8 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from agent.base import Agent
+from agent.engine import METHODS
 
-METHODS = ("instructed", "mello", "pokemqa", "ike", "base")
 # A served model continues a trailing assistant message only when asked to (vLLM's flags; hopedit's
 # server reads the same). The local model always continues it.
 CONTINUE_FINAL_MESSAGE = {"extra_body": {"continue_final_message": True, "add_generation_prompt": False}}

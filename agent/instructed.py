@@ -13,11 +13,14 @@ test would mute exactly the edits the question needs.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from agent.answers import short_answer
 from agent.base import Answer, Step
+from editor.decoding import TokenHook
 from editor.instructed import InstructEdEditor
+from editor.llm import Generation
 from memory.facts import Retrieval
 
 
@@ -44,40 +47,58 @@ class InstructedAgent:
     def answer(self, question: str) -> Answer:
         return self.answer_batch([question])[0]
 
-    def answer_batch(self, questions: list[str]) -> list[Answer]:
+    def answer_batch(
+        self,
+        questions: list[str],
+        *,
+        max_new_tokens: int | None = None,
+        stop: Sequence[str] = (),
+        temperature: float = 0.0,
+        on_token: TokenHook | None = None,
+    ) -> list[Answer]:
+        """Answers in one generation each. The server passes a request's `max_new_tokens`, `stop` and
+        `temperature`, and `on_token(i, ids)` to stream question i's tokens as they are generated."""
         started = time.perf_counter()
         retrievals: list[Retrieval] = [self.memory.retrieve(q, self.n_hops, self.strategy) for q in questions]
         retrieve_seconds = (time.perf_counter() - started) / max(len(questions), 1)
         edited = [i for i, r in enumerate(retrievals) if not r.gated and r.facts]
         unedited = sorted(set(range(len(questions))) - set(edited))
-        texts: dict[int, str] = {}
+        options = {
+            "max_new_tokens": max_new_tokens or self.max_new_tokens,
+            "stop": stop,
+            "temperature": temperature,
+        }
+        generations: dict[int, Generation] = {}
         started = time.perf_counter()
         if edited:
-            generations = self.editor.answer(
+            results = self.editor.answer(
                 [questions[i] for i in edited],
                 [retrievals[i].sentences for i in edited],
                 [retrievals[i].entities for i in edited] if self.n_hops == 1 else None,
                 reweight=self.reweight,
-                max_new_tokens=self.max_new_tokens,
+                on_token=_rows_to(edited, on_token),
+                **options,
             )
-            texts.update(zip(edited, (g.text for g in generations), strict=True))
+            generations.update(zip(edited, results, strict=True))
         if unedited:
-            generations = self.editor.answer(
+            results = self.editor.answer(
                 [questions[i] for i in unedited],
                 [[] for _ in unedited],
                 use_prefixes=False,
-                max_new_tokens=self.max_new_tokens,
+                on_token=_rows_to(unedited, on_token),
+                **options,
             )
-            texts.update(zip(unedited, (g.text for g in generations), strict=True))
+            generations.update(zip(unedited, results, strict=True))
         generate_seconds = (time.perf_counter() - started) / max(len(questions), 1)
         return [
-            self._answer(retrievals[i], texts[i], i in edited, retrieve_seconds, generate_seconds)
+            self._answer(retrievals[i], generations[i], i in edited, retrieve_seconds, generate_seconds)
             for i in range(len(questions))
         ]
 
     def _answer(
-        self, retrieval: Retrieval, text: str, edited: bool, retrieve_s: float, generate_s: float
+        self, retrieval: Retrieval, generation: Generation, edited: bool, retrieve_s: float, generate_s: float
     ) -> Answer:
+        text = generation.text
         facts = [scored.fact for scored in retrieval.facts] if edited else []
         retrieved = Step(
             "retrieve",
@@ -103,4 +124,13 @@ class InstructedAgent:
             steps=[retrieved, gate, generated],
             timings={"retrieve": retrieve_s, "generate": generate_s},
             model_calls=1,
+            prompt_tokens=generation.prompt_tokens,
+            completion_tokens=generation.completion_tokens,
         )
+
+
+def _rows_to(indices: list[int], hook: TokenHook | None) -> TokenHook | None:
+    """The hook for a sub-batch whose row r is question indices[r] of the caller's batch."""
+    if hook is None:
+        return None
+    return lambda row, ids: hook(indices[row], ids)

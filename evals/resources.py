@@ -1,46 +1,64 @@
-"""The heavy objects an evaluation shares across methods (editor, chat model), loaded on first use so
-a run of the base method never loads the editor's prefixes and vice versa."""
+"""An evaluation's handle on the one model engine (`agent.engine.Engine`).
+
+An evaluation builds a fresh agent per edit batch (each batch has its own memory), over models the
+engine loads once and only on first use, so a run of the base method never loads the prefixes and
+vice versa.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from agent.base import Agent
+from agent.engine import Engine, EngineConfig
 
-@dataclass
+
 class Resources:
-    model_spec: str | None = None
-    llm_url: str | None = None
-    llm_model: str | None = None
-    kgprompt: dict[str, str] | None = None  # PokeMQA knowledge prompts, question text -> entity description
-    prefixes: Path | None = None  # trained prefixes; None: the shipped ones
-    _editor: Any = field(default=None, repr=False)
-    _chat_model: Any = field(default=None, repr=False)
+    """The engine plus the options a summary records (model, prefixes, served LLM)."""
+
+    def __init__(
+        self,
+        model_spec: str | None = None,
+        llm_url: str | None = None,
+        llm_model: str | None = None,
+        kgprompt: Mapping[str, str] | None = None,
+        prefixes: Path | None = None,
+    ) -> None:
+        self.engine = Engine(
+            EngineConfig(
+                model_spec=model_spec,
+                prefixes=prefixes,
+                llm_url=llm_url,
+                llm_model=llm_model,
+                kgprompt=kgprompt,
+            )
+        )
+
+    @property
+    def model_spec(self) -> str | None:
+        return self.engine.config.model_spec
+
+    @property
+    def prefixes(self) -> Path | None:
+        return self.engine.config.prefixes
+
+    @property
+    def llm_url(self) -> str | None:
+        return self.engine.config.llm_url
 
     def editor(self) -> Any:
-        if self._editor is None:
-            from editor.instructed import InstructEdEditor
-
-            self._editor = InstructEdEditor.load(model_spec=self.model_spec, prefixes=self.prefixes)
-        return self._editor
+        return self.engine.editor()
 
     def chat_model(self) -> Any:
-        if self._chat_model is None:
-            from agent.factory import build_llm
+        return self.engine.chat_model()
 
-            self._chat_model = build_llm(self.llm_url, self.llm_model, self.model_spec)
-        return self._chat_model
-
-    def agent(self, method: str, memory: Any) -> Any:
-        """The InstructEd pipeline needs the editor; every other method talks to the chat model."""
-        from agent.factory import build_agent
-
-        if method == "instructed":
-            return build_agent(method, memory=memory, chat_model=None, editor=self.editor())
-        options = {"kgprompt": self.kgprompt} if method == "pokemqa" and self.kgprompt else {}
-        return build_agent(method, memory=memory, chat_model=self.chat_model(), editor=None, **options)
+    def agent(self, method: str, memory: Any) -> Agent:
+        """A new agent over this batch's memory; the InstructEd pipeline uses the editor, every other
+        method the chat model."""
+        return self.engine.build_agent(method, memory)
 
 
 def load_kgprompt(path: Path) -> dict[str, str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from transformers import DynamicCache
 
-from editor.decoding import decode
+from editor.decoding import TokenHook, decode, offset_rows, stop_checker
 from editor.instructed.model import InstructEdModel
 from editor.instructed.relevance import relevance_weights
 from editor.llm import Generation, LocalLLM
@@ -62,12 +62,18 @@ class InstructEdEditor:
 
     @classmethod
     def load(cls, model_spec: str | None = None, prefixes: Path | None = None) -> InstructEdEditor:
-        loaded = load_base_model(model_spec)
+        return cls.from_llm(LocalLLM(load_base_model(model_spec)), prefixes)
+
+    @classmethod
+    def from_llm(cls, llm: LocalLLM, prefixes: Path | None = None) -> InstructEdEditor:
+        """Prefixes on `llm`'s own weights: calls without `use_prefixes` stay the base model bit for
+        bit, so plain generation and the editor share one copy and one lock."""
         directory = Path(prefixes) if prefixes is not None else SHIPPED_PREFIXES
         if not (directory / "prefixes.safetensors").is_file():
             raise FileNotFoundError(f"no trained prefixes in {directory} (run `hopedit train`)")
+        loaded = llm.loaded
         model = InstructEdModel.from_pretrained(loaded.model, directory, loaded.weights_hash)
-        return cls(model, LocalLLM(loaded))
+        return cls(model, llm)
 
     @property
     def tokenizer(self):
@@ -89,9 +95,13 @@ class InstructEdEditor:
         use_prefixes: bool = True,
         reweight: bool = True,
         max_new_tokens: int = 24,
+        stop: Sequence[str] = (),
+        temperature: float = 0.0,
+        on_token: TokenHook | None = None,
     ) -> list[Generation]:
-        """Greedy short answers; without prefixes this is the base model on the same prompt.
-        `entities[i]`: the subjects and objects of facts[i], for the relevance weight's entity test."""
+        """Short answers (greedy unless `temperature` > 0); without prefixes this is the base model on
+        the same prompt. `entities[i]`: the subjects and objects of facts[i], for the relevance weight's
+        entity test. `stop` and `on_token` as for `LocalLLM.generate_text`."""
         results: list[Generation] = []
         for start in range(0, len(questions), self.max_batch_size):
             chunk = slice(start, start + self.max_batch_size)
@@ -103,12 +113,24 @@ class InstructEdEditor:
                     use_prefixes,
                     reweight,
                     max_new_tokens,
+                    list(stop),
+                    temperature,
+                    offset_rows(on_token, start),
                 )
             )
         return results
 
     def _answer_batch(
-        self, questions, facts, entities, use_prefixes, reweight, max_new_tokens
+        self,
+        questions,
+        facts,
+        entities,
+        use_prefixes,
+        reweight,
+        max_new_tokens,
+        stop: list[str],
+        temperature: float,
+        on_token: TokenHook | None,
     ) -> list[Generation]:
         relevance = self._relevance(questions, facts, entities, use_prefixes, reweight)
         with self.llm.lock, torch.inference_mode():  # the tokenizer's padding state is shared too
@@ -124,9 +146,12 @@ class InstructEdEditor:
                 cache=DynamicCache(config=self.model.base.config),
                 max_new_tokens=max_new_tokens,
                 eos_token_id=self.tokenizer.eos_token_id,
+                finished=stop_checker(self.tokenizer, stop),
+                temperature=temperature,
                 row_inputs=inputs,
+                on_token=on_token,
             )
-        return self.llm.to_generations(generated, batch.attention_mask.sum(-1).tolist(), stop=[])
+        return self.llm.to_generations(generated, batch.attention_mask.sum(-1).tolist(), stop=stop)
 
     def target_predictions(
         self,
