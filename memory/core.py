@@ -1,7 +1,7 @@
 """The fact memory: supersession, history, undo and retrieval over a Chroma store and its graph mirror.
 
-Every write is planned completely in memory first (validation, supersession, embeddings), then written to
-Chroma in chunks; if a chunk fails, what was written is rolled back, so a file never lands half-way.
+A write's new records go to Chroma under a pending load id and count only once the load's commit marker is
+written, so a file never lands half-way, whether the write fails or the process is killed.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from memory import integrity
 from memory.embedder import embed
 from memory.facts import Fact, FactKind, Retrieval, ScoredFact
-from memory.graph import FactGraph
+from memory.graph import rank, settle
 from memory.loaders import LoadOptions, read_facts
+from memory.lock import StoreLock
 from memory.retrieval import ChainRetriever, DenseRetriever, RetrievalConfig, Retriever
 from memory.store import ChromaFactStore, FactStore
 
@@ -27,6 +29,20 @@ WriteProgress = Callable[[str, int, int], None]
 # Large embedding batches: on CPU, batch 256 costs about half the CPU time of batch 64 for short sentences.
 _EMBED_CHUNK = 512
 _EMBED_BATCH = 256
+# Records per Chroma write; each chunk reports progress, so a crash test can strike mid-write.
+_STORE_CHUNK = 512
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    pass
+
+
+def _differs(fact: Fact, stored: Fact) -> bool:
+    return (fact.active, fact.superseded_by, fact.added_at) != (
+        stored.active,
+        stored.superseded_by,
+        stored.added_at,
+    )
 
 
 def default_store_dir() -> Path:
@@ -46,42 +62,41 @@ class AddResult:
     unchanged: list[Fact] = field(default_factory=list)  # already present: a no-op
 
 
-class _Plan:
-    """The staged outcome of one write, looked up before the memory itself."""
+@dataclass
+class PendingWrite:
+    """A write whose new records are in the store under `load_id` but not yet part of the memory."""
 
-    def __init__(self, graph: FactGraph) -> None:
-        self.graph = graph
-        self.staged: dict[str, Fact] = {}
-        self.new_ids: list[str] = []
-        self.active_by_key: dict[tuple[str, str], str | None] = {}
-
-    def current(self, fact_id: str) -> Fact | None:
-        return self.staged.get(fact_id) or self.graph.facts.get(fact_id)
-
-    def active(self, subject: str, relation: str) -> Fact | None:
-        key = (subject, relation)
-        if key in self.active_by_key:
-            fact_id = self.active_by_key[key]
-            return self.staged[fact_id] if fact_id else None
-        fact = self.graph.active(subject, relation)
-        return self.current(fact.id) if fact else None
-
-    def stage(self, fact: Fact, new: bool = False) -> Fact:
-        if new:
-            self.new_ids.append(fact.id)
-        self.staged[fact.id] = fact
-        return fact
+    load_id: str
+    facts: list[Fact]
+    now: float
+    new: dict[str, tuple[Fact, np.ndarray]]  # fact id -> (record as staged, its embedding)
+    committed: bool = False
 
 
 class Memory:
-    """Facts with history in Chroma, mirrored in a graph for chain retrieval (API: see the team brief)."""
+    """Facts with history in Chroma, mirrored in a graph for chain retrieval (API: see the team brief).
 
-    def __init__(self, store: FactStore, config: RetrievalConfig | None = None) -> None:
+    Every write is two-phase, so a write that does not finish leaves no trace: `stage` embeds the new facts
+    and stores them under a pending load id (inactive, so no query sees them), then `commit` writes the
+    load's marker (the one atomic step), updates the flags and the graph. Which version of a (subject,
+    relation) is active is derived from the versions by the graph, never trusted from a stored flag; what a
+    crash left on disk is repaired when the memory opens (`self.integrity` says what was found).
+    """
+
+    def __init__(
+        self,
+        store: FactStore,
+        config: RetrievalConfig | None = None,
+        *,
+        repair: bool = True,
+        lock: StoreLock | None = None,
+    ) -> None:
         self.store = store
         self.config = config or RetrievalConfig()
-        self.graph = FactGraph()
-        for fact, vector in store.records():
-            self.graph.put(fact, vector)
+        self._lock = lock
+        self.integrity, self.graph = integrity.check(store)
+        if repair and not self.integrity.clean:
+            integrity.repair(store, self.integrity)
         self._retrievers: dict[str, Retriever] = {
             "dense": DenseRetriever(store, self.config),
             "chain": ChainRetriever(store, self.graph, self.config),
@@ -93,98 +108,172 @@ class Memory:
         store_dir: Path | None = None,
         chroma_url: str | None = None,
         config: RetrievalConfig | None = None,
+        *,
+        repair: bool = True,
+        holder: str | None = None,
     ) -> Memory:
+        """Open (and lock, when embedded) a memory; StoreInUseError if another live process holds it.
+
+        `holder` names this process in the refusal another process gets (default: its command line).
+        """
         if chroma_url:
-            return cls(ChromaFactStore(chroma_url=chroma_url), config)
-        return cls(ChromaFactStore(store_dir=Path(store_dir) if store_dir else default_store_dir()), config)
+            return cls(ChromaFactStore(chroma_url=chroma_url), config, repair=repair)
+        directory = Path(store_dir) if store_dir else default_store_dir()
+        lock = StoreLock(directory, holder).acquire()
+        try:
+            return cls(ChromaFactStore(store_dir=directory), config, repair=repair, lock=lock)
+        except BaseException:
+            lock.release()
+            raise
+
+    def close(self) -> None:
+        """Release the store's lock; the object must not be used afterwards."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            lock.release()
 
     # ------------------------------------------------------------------ writes
 
     def add(self, facts: Sequence[Fact], progress: WriteProgress | None = None) -> AddResult:
+        """Add facts atomically: all of them become part of the memory, or (crash, error) none."""
+        return self.commit(self.stage(facts, progress), progress)
+
+    def stage(self, facts: Sequence[Fact], progress: WriteProgress | None = None) -> PendingWrite:
+        """Embed the facts not yet stored and write them under a pending load id (invisible until commit).
+
+        The slow part of a write, and it leaves the graph alone, so a server can stage while it answers;
+        it must commit (or `abort`) before any other write.
+        """
         for fact in facts:
             if not isinstance(fact, Fact):
                 raise TypeError(f"Memory.add takes Fact objects, got {type(fact).__name__}")
-        plan = _Plan(self.graph)
-        added: list[str] = []
-        superseded: list[str] = []
-        unchanged: list[str] = []
         now = time.time()
-        for offset, incoming in enumerate(facts):
-            # Strictly increasing times keep the history order of one batch equal to the file order.
-            stamp = now + offset * 1e-6
-            existing = plan.current(incoming.id)
-            if existing is not None and existing.active:
-                unchanged.append(existing.id)
-                continue
-            current = plan.active(incoming.subject, incoming.relation)
-            if current is not None and current.kind == "edit" and incoming.kind == "background":
-                if existing is not None:
-                    unchanged.append(existing.id)
-                    continue
-                shadowed = dataclasses.replace(
-                    incoming, active=False, superseded_by=current.id, added_at=stamp
+        pending = PendingWrite(integrity.new_load_id(now), list(facts), now, {})
+        first: dict[str, Fact] = {}
+        for offset, fact in enumerate(pending.facts):
+            if fact.id not in self.graph.facts and fact.id not in first:
+                # Stored inactive: Chroma's active filter keeps it out of every query until the commit.
+                first[fact.id] = dataclasses.replace(
+                    fact, active=False, superseded_by=None, added_at=now + offset * 1e-6
                 )
-                added.append(plan.stage(shadowed, new=True).id)
-                continue
-            if current is not None:
-                plan.stage(dataclasses.replace(current, active=False, superseded_by=incoming.id))
-                if current.id in self.graph.facts:
-                    superseded.append(current.id)
-            if existing is not None:  # an old version comes back: re-activate its record
-                fact = plan.stage(
-                    dataclasses.replace(existing, active=True, superseded_by=None, added_at=stamp)
-                )
-            else:
-                fact = plan.stage(
-                    dataclasses.replace(incoming, active=True, superseded_by=None, added_at=stamp), new=True
-                )
-            plan.active_by_key[(fact.subject, fact.relation)] = fact.id
-            added.append(fact.id)
-        self._commit(plan, progress)
-        final = plan.staged
-        return AddResult(
-            added=[final[i] for i in dict.fromkeys(added)],
-            superseded=[final[i] for i in dict.fromkeys(superseded)],
-            unchanged=[self.graph.facts[i] for i in dict.fromkeys(unchanged)],
-        )
-
-    def _commit(self, plan: _Plan, progress: WriteProgress | None) -> None:
-        new = [plan.staged[fact_id] for fact_id in plan.new_ids]
-        new_set = set(plan.new_ids)
-        changed = [fact for fact_id, fact in plan.staged.items() if fact_id not in new_set]
-        report = progress or (lambda stage, done, total: None)
-        vectors = np.zeros((len(new), 0), dtype=np.float32)
-        if new:
-            parts = []
-            for start in range(0, len(new), _EMBED_CHUNK):
-                parts.append(
-                    embed(
-                        [fact.sentence for fact in new[start : start + _EMBED_CHUNK]], batch_size=_EMBED_BATCH
-                    )
-                )
-                report("embedding", min(start + _EMBED_CHUNK, len(new)), len(new))
-            vectors = np.concatenate(parts)
-        chunk = max(1, min(self.store.max_batch_size(), 1000))
-        written: list[str] = []
-        updated: list[Fact] = []
+        new = list(first.values())
+        report = progress or _no_progress
+        chunk = max(1, min(self.store.max_batch_size(), _STORE_CHUNK))
         try:
             for start in range(0, len(new), chunk):
                 batch = new[start : start + chunk]
-                self.store.add(batch, vectors[start : start + chunk])
-                written.extend(fact.id for fact in batch)
-                report("storing", len(written), len(new))
-            for start in range(0, len(changed), chunk):
-                batch = changed[start : start + chunk]
-                self.store.update(batch)
-                updated.extend(batch)
-        except Exception:
-            self.store.delete(written)
-            self.store.update([self.graph.facts[fact.id] for fact in updated])
+                vectors = embed([fact.sentence for fact in batch], batch_size=_EMBED_BATCH)
+                self.store.add(batch, vectors, load_id=pending.load_id)
+                pending.new.update(
+                    (fact.id, (fact, vector)) for fact, vector in zip(batch, vectors, strict=True)
+                )
+                report("storing", len(pending.new), len(new))
+        except BaseException:
+            self.abort(pending)
             raise
-        for fact in changed:
-            self.graph.put(fact)
-        for fact, vector in zip(new, vectors, strict=True):
-            self.graph.put(fact, vector)
+        return pending
+
+    def abort(self, pending: PendingWrite) -> None:
+        """Delete a staged write's records (what was stored of them); a no-op once committed."""
+        if pending.committed:
+            return
+        ids = list(pending.new)
+        for start in range(0, len(ids), _STORE_CHUNK):
+            self.store.delete(ids[start : start + _STORE_CHUNK])
+        pending.new.clear()
+
+    def commit(self, pending: PendingWrite, progress: WriteProgress | None = None) -> AddResult:
+        """Supersession against the current memory, the load's marker, then flags and graph."""
+        if pending.committed:
+            raise ValueError(f"write {pending.load_id} is already committed")
+        try:
+            final, added, superseded, unchanged = self._plan(pending)
+            before = {fact_id: fact for fact_id, (fact, _) in pending.new.items()}
+            changed = [
+                fact
+                for fact_id, fact in final.items()
+                if _differs(fact, before.get(fact_id) or self.graph.facts[fact_id])
+            ]
+            restamps = {
+                fact.id: fact.added_at
+                for fact in changed
+                if fact.added_at != (before.get(fact.id) or self.graph.facts[fact.id]).added_at
+            }
+            if pending.new or changed:
+                self.store.commit_load(pending.load_id, restamps)
+        except BaseException:
+            self.abort(pending)
+            raise
+        pending.committed = True
+        report = progress or _no_progress
+        records = [
+            (fact, pending.new[fact.id][1] if fact.id in pending.new else None) for fact in final.values()
+        ]
+        try:
+            for start in range(0, len(changed), _STORE_CHUNK):
+                self.store.update(changed[start : start + _STORE_CHUNK])
+                report("activating", min(start + _STORE_CHUNK, len(changed)), len(changed))
+        finally:
+            # The marker is down, so the write stands even if a flag update failed: the graph holds it now,
+            # and the next open rewrites the flags it did not reach.
+            self.graph.put_many(records)
+        return AddResult(
+            added=[self.graph.facts[i] for i in dict.fromkeys(added)],
+            superseded=[self.graph.facts[i] for i in dict.fromkeys(superseded)],
+            unchanged=[self.graph.facts[i] for i in dict.fromkeys(unchanged)],
+        )
+
+    def _plan(self, pending: PendingWrite) -> tuple[dict[str, Fact], list[str], list[str], list[str]]:
+        """Each fact in order: a no-op, a new version, or an old version made newest again.
+
+        Returns every version of every touched key, settled (active derived), and the ids added,
+        superseded (active before, not after) and unchanged.
+        """
+        versions: dict[tuple[str, str], dict[str, Fact]] = {}
+        added: list[str] = []
+        unchanged: list[str] = []
+        for offset, incoming in enumerate(pending.facts):
+            stamp = pending.now + offset * 1e-6  # strictly increasing: history order = file order
+            key = (incoming.subject, incoming.relation)
+            if key not in versions:
+                versions[key] = {fact.id: fact for fact in self.graph.versions(*key)}
+            known = versions[key]
+            ranked = rank(known.values())
+            current = ranked[0] if ranked else None
+            existing = known.get(incoming.id)
+            if existing is not None and current is not None and existing.id == current.id:
+                unchanged.append(existing.id)
+                continue
+            if existing is not None:
+                if current is not None and current.kind == "edit" and incoming.kind == "background":
+                    unchanged.append(existing.id)  # a shadowed background fact, again
+                    continue
+                known[existing.id] = dataclasses.replace(existing, added_at=stamp)  # an old version returns
+            elif incoming.id in pending.new:
+                known[incoming.id] = dataclasses.replace(pending.new[incoming.id][0], added_at=stamp)
+            else:
+                raise ValueError(f"fact {incoming.id} was not staged with write {pending.load_id}")
+            added.append(incoming.id)
+        final: dict[str, Fact] = {}
+        superseded: list[str] = []
+        for known in versions.values():
+            for fact in settle(known.values()):
+                previous = self.graph.facts.get(fact.id)
+                if previous is not None and previous.active and not fact.active:
+                    superseded.append(fact.id)
+                final[fact.id] = fact
+        return final, added, superseded, unchanged
 
     def add_fact(
         self,
@@ -213,35 +302,23 @@ class Memory:
         return self.add(facts, progress)
 
     def remove(self, fact_id: str) -> Fact:
-        """Deletes one version; removing the active one brings back the version it superseded."""
+        """Deletes one version; removing the active one brings back the version it superseded.
+
+        The record goes first, then the flags of the key's other versions: killed in between, the store
+        holds no active flag for the key, and the next open derives and rewrites it.
+        """
         fact = self.graph.facts.get(fact_id)
         if fact is None:
             raise KeyError(fact_id)
-        predecessors = sorted(
-            (other for other in self.graph.facts.values() if other.superseded_by == fact_id),
-            key=lambda other: other.added_at,
-        )
-        changed: list[Fact] = []
-        if fact.active and predecessors:
-            restored = dataclasses.replace(predecessors[-1], active=True, superseded_by=None)
-            changed.append(restored)
-            changed.extend(
-                dataclasses.replace(other, superseded_by=restored.id) for other in predecessors[:-1]
-            )
-        else:
-            changed.extend(
-                dataclasses.replace(other, superseded_by=fact.superseded_by) for other in predecessors
-            )
-        previous = [self.graph.facts[other.id] for other in changed]
-        self.store.update(changed)
-        try:
-            self.store.delete([fact_id])
-        except Exception:
-            self.store.update(previous)
-            raise
-        for other in changed:
-            self.graph.put(other)
+        before = {other.id: other for other in self.graph.versions(fact.subject, fact.relation)}
+        self.store.delete([fact_id])
         self.graph.drop(fact_id)
+        changed = [
+            other
+            for other in self.graph.versions(fact.subject, fact.relation)
+            if _differs(other, before[other.id])
+        ]
+        self.store.update(changed)
         return fact
 
     def undo_last_edit(self) -> Fact | None:

@@ -72,7 +72,6 @@ class FactGraph:
             touched.add(key)
         for key in touched:
             self._settle(key)
-        self._entity_index = None
 
     def drop(self, fact_id: str) -> None:
         fact = self.facts.pop(fact_id)
@@ -107,12 +106,12 @@ class FactGraph:
 
     def _link(self, fact: Fact) -> None:
         """The one place an active fact becomes an edge."""
-        self.graph.add_edge(fact.subject, fact.object, key=fact.id)
+        self._add_edge(fact)
 
     def _unlink(self, fact: Fact) -> None:
         """The one place an edge goes (the fact was replaced, dropped or superseded)."""
         if self.graph.has_edge(fact.subject, fact.object, key=fact.id):
-            self.graph.remove_edge(fact.subject, fact.object, key=fact.id)
+            self._remove_edge(fact)
 
     def versions(self, subject: str, relation: str) -> list[Fact]:
         """All stored versions of (subject, relation), oldest first."""

@@ -33,6 +33,8 @@ class StoredRecord(NamedTuple):
     fact: Fact
     vector: np.ndarray
     load_id: str
+
+
 _ALIAS_SEPARATOR = "\x1f"
 
 

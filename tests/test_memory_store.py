@@ -94,11 +94,11 @@ class FailingStore(ChromaFactStore):
     def max_batch_size(self) -> int:
         return 2
 
-    def add(self, facts, embeddings) -> None:
+    def add(self, facts, embeddings, load_id: str = "") -> None:
         self.writes += 1
         if self.writes == 2:
             raise OSError("disk full")
-        super().add(facts, embeddings)
+        super().add(facts, embeddings, load_id)
 
 
 def test_failed_chunk_rolls_back_the_whole_write(tmp_path: Path) -> None:
@@ -119,6 +119,7 @@ def test_persistence_across_processes(tmp_path: Path) -> None:
     memory = Memory.open(mine)
     memory.add_fact("Tobias Renn", "country of citizenship", "Canada", kind="background")
     memory.add_fact("Tobias Renn", "country of citizenship", "Japan")
+    memory.close()  # an embedded store has one process at a time (the lock)
     script = textwrap.dedent(
         f"""
         from pathlib import Path
