@@ -12,14 +12,21 @@ from fastapi import APIRouter, Body, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from agent.server.errors import bad_request
-from agent.server.protocol import FactDeleted, FactIn, FactList, FactOut, FactsAddRequest, FactsWriteResponse
+from agent.server.protocol import (
+    FactDeleted,
+    FactList,
+    FactOut,
+    FactsAddRequest,
+    FactsBody,
+    FactsWriteResponse,
+)
 from agent.server.routers.deps import Engine
 
 router = APIRouter(tags=["facts"])
 
 
 @router.post("/v1/facts", response_model=FactsWriteResponse)
-async def add_facts(body: Annotated[FactsAddRequest | FactIn, Body()], engine: Engine) -> FactsWriteResponse:
+async def add_facts(body: Annotated[FactsBody, Body()], engine: Engine) -> FactsWriteResponse:
     """One fact object, or {"facts": [...]} for many (validated as a whole, then written)."""
     facts = body.facts if isinstance(body, FactsAddRequest) else [body]
     return FactsWriteResponse(**await run_in_threadpool(engine.add_facts, facts))
@@ -56,5 +63,16 @@ async def delete_fact(fact_id: str, engine: Engine) -> FactDeleted:
 
 @router.get("/v1/facts/{subject}/{relation}/history", response_model=FactList)
 async def fact_history(subject: str, relation: str, engine: Engine) -> FactList:
+    versions: list[FactOut] = await run_in_threadpool(engine.history, subject, relation)
+    return FactList(data=versions)
+
+
+@router.get("/v1/facts:history", response_model=FactList)
+async def fact_history_by_query(
+    engine: Engine,
+    subject: Annotated[str, Query(min_length=1, description="any name, including one with '/'")],
+    relation: Annotated[str, Query(min_length=1)],
+) -> FactList:
+    """The same history with the names as query parameters: a '/' in a path segment splits it."""
     versions: list[FactOut] = await run_in_threadpool(engine.history, subject, relation)
     return FactList(data=versions)
