@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from memory.display import printable
 from memory.facts import Fact, FactKind, entity_names, fallback_sentence
 
 FORMATS = ("nt", "turtle", "csv", "tsv", "jsonl", "mquake")
@@ -35,14 +36,38 @@ _CELL_ALIAS_SEPARATOR = "|"
 Progress = Callable[[int], None]  # called with the number of newly read lines or records
 
 
-class FactFileError(Exception):
-    """A bad fact file; `line` is the 1-based line, or the 0-based record index for MQuAKE JSON."""
+# An error message quotes at most this many characters of the file (a header, a value, a key list): a
+# file of one 50 MB line must not come back whole on stderr or in an HTTP response.
+MESSAGE_LIMIT = 300
 
-    def __init__(self, path: Path | str, line: int | None, message: str) -> None:
+
+class FactFileError(Exception):
+    """A bad fact file; `line` is the 1-based line, or the 0-based record index for MQuAKE JSON.
+
+    `unit` says which: a record index prints as `file: record N: message`, since `file:N:` reads as a
+    line number and a JSON list of records is usually on one line or pretty-printed over many.
+    The message is capped and its control characters escaped, because it quotes the file.
+    """
+
+    def __init__(self, path: Path | str, line: int | None, message: str, unit: str = "line") -> None:
+        if unit not in ("line", "record"):
+            raise ValueError(f"unit must be 'line' or 'record', got {unit!r}")
         self.path = Path(path)
         self.line = line
-        self.message = message
-        super().__init__(f"{self.path}:{line}: {message}" if line is not None else f"{self.path}: {message}")
+        self.unit = unit
+        self.message = printable(message, limit=MESSAGE_LIMIT)
+        if line is None:
+            where = f"{self.path}"
+        elif unit == "record":
+            where = f"{self.path}: record {line}"
+        else:
+            where = f"{self.path}:{line}"
+        super().__init__(f"{where}: {self.message}")
+
+    @classmethod
+    def at_record(cls, path: Path | str, index: int, message: str) -> FactFileError:
+        """An error in the record at 0-based `index` of a JSON list (MQuAKE)."""
+        return cls(path, index, message, unit="record")
 
 
 @dataclass(frozen=True)
@@ -72,8 +97,12 @@ def read_facts(
 ) -> list[Fact]:
     """All facts of a file, in file order, or a FactFileError naming the first bad line."""
     options = options or LoadOptions()
-    if not path.is_file():
+    if path.is_dir():
+        raise FactFileError(path, None, "is a directory, not a fact file")
+    if not path.exists():
         raise FactFileError(path, None, "no such file")
+    if not path.is_file():
+        raise FactFileError(path, None, "not a regular file")
     fmt = detect_format(path, format)
     source = f"file:{path.name}"
     tick = progress or (lambda _: None)
@@ -89,6 +118,8 @@ def read_facts(
         return _read_mquake(path, options, source, tick)
     except UnicodeDecodeError as error:
         raise FactFileError(path, None, f"not UTF-8 text ({error.reason})") from None
+    except csv.Error as error:  # e.g. a field over csv's size limit: a file of one enormous line
+        raise FactFileError(path, None, f"invalid {fmt.upper()}: {error}") from None
 
 
 def _aliases(path: Path, line: int, key: str, value: Any) -> tuple[str, ...]:
@@ -254,12 +285,31 @@ def _read_turtle(path: Path, kind: FactKind, source: str, tick: Progress) -> lis
     try:
         graph.parse(str(path), format="turtle")
     except BadSyntax as error:
-        raise FactFileError(path, error.lines + 1, f"invalid Turtle: {error.message}") from None
+        raise _turtle_error(path, error) from None
     except Exception as error:  # rdflib raises assorted errors for bad Turtle
         raise FactFileError(path, None, f"invalid Turtle: {error}") from None
     tick(len(graph))
     # Turtle keeps no line per triple; sort for a stable order (supersession is order-dependent).
     return _rdf_facts(path, ((s, p, o, None) for s, p, o in sorted(graph)), kind, source)
+
+
+def _turtle_error(path: Path, error: Any) -> FactFileError:
+    """The line of rdflib's error offset, with a short excerpt of that line around it.
+
+    rdflib's own `lines` counter runs ahead at the end of the file, and its message quotes the text
+    around the error as Python bytes literals; the offset into the text it parsed is exact.
+    """
+    text, offset = getattr(error, "_str", None), getattr(error, "_i", None)
+    why = getattr(error, "_why", None) or "syntax error"
+    if not isinstance(text, bytes) or not isinstance(offset, int):
+        return FactFileError(path, error.lines + 1, f"invalid Turtle: {why}")
+    line = text.count(b"\n", 0, offset) + 1
+    start = max(text.rfind(b"\n", 0, offset) + 1, offset - 40)
+    end = text.find(b"\n", offset)
+    end = min(len(text) if end < 0 else end, offset + 40)
+    before = text[start:offset].decode("utf-8", "replace")
+    after = text[offset:end].decode("utf-8", "replace")
+    return FactFileError(path, line, f"invalid Turtle: {why}, at the ^ in {(before + '^' + after).strip()!r}")
 
 
 # ---------------------------------------------------------------- MQuAKE
@@ -319,16 +369,16 @@ def _mquake_edits(path: Path, index: int, record: dict, labels: dict[str, str], 
     aliases = _mquake_aliases(record)
     rewrites = record.get("requested_rewrite")
     if not isinstance(rewrites, list) or not rewrites:
-        raise FactFileError(path, index, "case record has no requested_rewrite list")
+        raise FactFileError.at_record(path, index, "case record has no requested_rewrite list")
     facts = []
     for rewrite in rewrites:
         try:
             prompt, subject = rewrite["prompt"], rewrite["subject"]
             target = rewrite["target_new"]["str"]
         except (KeyError, TypeError) as error:
-            raise FactFileError(path, index, f"requested_rewrite entry lacks {error}") from None
+            raise FactFileError.at_record(path, index, f"requested_rewrite entry lacks {error}") from None
         if not all(isinstance(value, str) for value in (prompt, subject, target)) or "{}" not in prompt:
-            raise FactFileError(
+            raise FactFileError.at_record(
                 path, index, "requested_rewrite needs string prompt (with {}), subject, target"
             )
         relation = labels.get(str(rewrite.get("relation_id")), prompt)
@@ -349,7 +399,7 @@ def _mquake_background(path: Path, index: int, record: dict, templates: dict[str
     """The case's world facts: its original chain and the unedited hops of its new chain."""
     orig = record.get("orig")
     if not isinstance(orig, dict):
-        raise FactFileError(path, index, "case record has no orig block (needed for --with-kg)")
+        raise FactFileError.at_record(path, index, "case record has no orig block (needed for --with-kg)")
     edited = {tuple(triple) for triple in orig.get("edit_triples") or []}
     aliases = _mquake_aliases(record)
     chains = (
@@ -364,12 +414,12 @@ def _mquake_background(path: Path, index: int, record: dict, templates: dict[str
     facts = []
     for ids, labeled, hops, skip_edited in chains:
         if not isinstance(labeled, list):
-            raise FactFileError(path, index, "orig lacks triples_labeled / new_triples_labeled")
+            raise FactFileError.at_record(path, index, "orig lacks triples_labeled / new_triples_labeled")
         for position, triple in enumerate(labeled):
             if not (
                 isinstance(triple, list) and len(triple) == 3 and all(isinstance(v, str) for v in triple)
             ):
-                raise FactFileError(path, index, f"bad labeled triple {triple!r}")
+                raise FactFileError.at_record(path, index, f"bad labeled triple {triple!r}")
             triple_ids = tuple(ids[position]) if position < len(ids) else ()
             if skip_edited and triple_ids in edited:
                 continue
@@ -411,7 +461,7 @@ def _read_mquake(path: Path, options: LoadOptions, source: str, tick: Progress) 
     edits: list[Fact] = []
     for index, record in enumerate(records):
         if not isinstance(record, dict):
-            raise FactFileError(path, index, "case record is not a JSON object")
+            raise FactFileError.at_record(path, index, "case record is not a JSON object")
         if options.edits:
             edits.extend(_mquake_edits(path, index, record, labels, options.kind))
         if options.with_kg:
