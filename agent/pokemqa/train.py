@@ -23,7 +23,7 @@ from rich.table import Table
 from torch import nn
 
 from agent.pokemqa.detector import WEIGHTS_DIR, PairScorer, ScopeDetector
-from memory.embedder import embedder_path, get_embedder
+from memory.embedder import embed, embedder_path
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "pokemqa" / "cls-filtered.json"
 SAME_SCOPE_COSINE = 0.9  # question-to-question cosine above which another edit counts as in scope
@@ -41,10 +41,8 @@ def load_records(path: Path) -> list[dict]:
 
 
 def encode(texts: list[str]) -> np.ndarray:
-    vectors = get_embedder().encode(
-        texts, batch_size=128, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=True
-    )
-    return vectors.astype(np.float32)
+    # fp32, as the shipped heads were trained.
+    return embed(texts, batch_size=128, precision="fp32")
 
 
 class PairData:
