@@ -45,15 +45,19 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _open(store: Path | None, chroma_url: str | None) -> Memory:
+def _open(store: Path | None, chroma_url: str | None, repair: bool = True) -> Memory:
+    """Open the memory or exit 2 (held by another process, unreachable); say what a repair on open fixed."""
     from memory.core import Memory
 
     try:
-        return Memory.open(store, chroma_url)
-    except ValueError as error:
+        memory = Memory.open(store, chroma_url, repair=repair)
+    except ValueError as error:  # includes StoreInUseError: another live process holds the store
         raise _fail(f"error: {error}") from None
     except Exception as error:  # chromadb raises bare exceptions for unreachable servers and bad dirs
         raise _fail(f"error: cannot open the memory ({type(error).__name__}: {error})") from None
+    if memory.integrity.repaired:
+        errors.print(f"note: {memory.integrity.summary()}", markup=False, highlight=False, soft_wrap=True)
+    return memory
 
 
 def _is_terminal() -> bool:
@@ -121,7 +125,8 @@ def load(
     store: StoreOption = None,
     chroma_url: UrlOption = None,
 ) -> None:
-    """Load facts from a file; the whole file is validated before anything is written."""
+    """Load facts from a file: validated whole first, then written all-or-nothing (a load killed midway
+    leaves nothing of itself in the memory)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from memory.loaders import FactFileError, LoadOptions, read_facts
@@ -151,6 +156,8 @@ def load(
             if stage not in tasks:
                 tasks[stage] = progress.add_task(stage, total=total)
             progress.update(tasks[stage], completed=done)
+            if not errors.is_terminal:  # a log gets one line per stored chunk instead of a live bar
+                errors.print(f"{stage} {done}/{total}", markup=False, highlight=False)
 
         result = memory.add(facts, report)
     active = sum(fact.active for fact in result.added)
@@ -262,6 +269,35 @@ def stats(as_json: JsonOption = False, store: StoreOption = None, chroma_url: Ur
         typer.echo("\n".join(f"{key}\t{printable(str(value))}" for key, value in counts.items()))
 
 
+def check(
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Delete unfinished loads and rewrite stale active flags")
+    ] = False,
+    as_json: JsonOption = False,
+    store: StoreOption = None,
+    chroma_url: UrlOption = None,
+) -> None:
+    """Find what crashes left in the store: records of unfinished loads, keys with two active versions.
+
+    Exit 0 when the store is consistent (or was just repaired), 1 when it needs `--repair`. Every other
+    command repairs on open and says so.
+    """
+    from memory import integrity
+
+    memory = _open(store, chroma_url, repair=False)
+    report = memory.integrity
+    if repair and not report.clean:
+        integrity.repair(memory.store, report)
+    if as_json:
+        typer.echo(safe_json(report.to_dict()))
+    else:
+        typer.echo(printable(report.summary()))
+        for subject, relation in report.forked_keys[:10]:
+            typer.echo(printable(f"  two or more active: ({subject}, {relation})"))
+    if not report.clean and not report.repaired:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     facts = typer.Typer(
         help="The fact memory: load, add, list, search, history, remove, undo.", no_args_is_help=True
@@ -274,4 +310,5 @@ def register(app: typer.Typer) -> None:
     facts.command("remove")(remove)
     facts.command("undo")(undo)
     facts.command("stats")(stats)
+    facts.command("check")(check)
     app.add_typer(facts, name="facts")

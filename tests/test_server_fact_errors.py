@@ -23,6 +23,7 @@ class StubEngine:
     """Records what the router hands on; answers history from a fixed table."""
 
     def __init__(self) -> None:
+        self.facts = self  # the router reaches the facts logic as `engine.facts`
         self.added: list[Any] = []
         self.versions = {
             ("AC/DC", "genre"): [
