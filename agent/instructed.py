@@ -117,7 +117,15 @@ class InstructedAgent:
             else "nothing relevant: unedited model",
             {"gated": retrieval.gated},
         )
-        generated = Step("generate", text, {"prefixes": edited, "reweight": self.reweight and edited})
+        generated = Step(
+            "generate",
+            text,
+            {
+                "prefixes": edited,
+                "reweight": self.reweight and edited,
+                "finish_reason": generation.finish_reason,
+            },
+        )
         return Answer(
             text=short_answer(text),
             facts_used=facts,

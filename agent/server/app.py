@@ -31,6 +31,9 @@ _OPEN_PATHS = ("/health", "/metrics")  # as in vLLM: the key guards the API, not
 async def _send_error(send: Send, error: APIError) -> None:
     body = json.dumps(error.body()).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [
+        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in error.headers.items()
+    ]
     if error.status == 401:
         headers.append((b"www-authenticate", b"Bearer"))
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
@@ -96,9 +99,12 @@ class GuardMiddleware:
         return too_large(f"request body over this server's limit of {self.max_body_bytes} bytes")
 
     def _authorized(self, scope: Scope) -> bool:
-        header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
-        scheme, _, token = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), self.api_key or "")
+        """Compared as bytes: a header that is not ASCII, or not `Bearer KEY` at all, is simply wrong
+        (401), never an error of the comparison (hmac refuses non-ASCII str)."""
+        header = dict(scope["headers"]).get(b"authorization", b"")
+        scheme, _, token = header.partition(b" ")
+        expected = (self.api_key or "").encode("utf-8")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), expected)
 
 
 class MetricsMiddleware:
@@ -147,7 +153,7 @@ def _validation_error(_: Request, error: Exception) -> JSONResponse:
 
 def _api_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, APIError)
-    return JSONResponse(error.body(), status_code=error.status)
+    return JSONResponse(error.body(), status_code=error.status, headers=error.headers or None)
 
 
 def _http_error(_: Request, error: Exception) -> JSONResponse:

@@ -21,12 +21,18 @@ def serve(
         str | None, typer.Option(help="use a Chroma server instead of the local store")
     ] = None,
     model: Annotated[str | None, typer.Option(help="base model (id, HF directory or GGUF file)")] = None,
+    prefixes: Annotated[
+        Path | None, typer.Option(help="trained InstructEd prefixes (default: the shipped ones)")
+    ] = None,
     max_queue: Annotated[int, typer.Option(min=1, help="model-bound requests in flight before 429")] = 64,
     max_batch: Annotated[
         int, typer.Option(min=1, help="requests per model batch (1: no dynamic batching)")
     ] = 16,
     batch_wait_ms: Annotated[float, typer.Option(min=0.0, help="how long a batch waits to fill")] = 10.0,
     max_body_bytes: Annotated[int, typer.Option(min=1024, help="larger request bodies get 413")] = 4 << 20,
+    max_facts_per_request: Annotated[
+        int, typer.Option(min=1, help="more facts in one write or upload get 413")
+    ] = 1000,
 ) -> None:
     """Serve the QA pipelines, the base model and the fact memory over an OpenAI-compatible HTTP API."""
     import uvicorn
@@ -41,11 +47,24 @@ def serve(
         store=store,
         chroma_url=chroma_url,
         model=model,
+        prefixes=prefixes,
         max_queue=max_queue,
         max_batch=max_batch,
         batch_wait_ms=batch_wait_ms,
         max_body_bytes=max_body_bytes,
+        max_facts_per_request=max_facts_per_request,
     )
+    if chroma_url is None:
+        # Refuse before loading the model when another process holds the store; the lock is then this
+        # process's (the memory re-enters it when it opens).
+        from memory.core import default_store_dir
+        from memory.lock import StoreInUseError, StoreLock
+
+        try:
+            StoreLock(store or default_store_dir(), "hopedit serve").acquire()
+        except StoreInUseError as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(2) from None
     typer.echo(
         f"hopedit serve: http://{host}:{port}/v1 (loading the model; GET /health answers 200 when ready)"
     )

@@ -14,7 +14,9 @@ class ServerConfig:
     store: Path | None = None
     chroma_url: str | None = None
     model: str | None = None  # base model spec, as for every other command
+    prefixes: Path | None = None  # trained InstructEd prefixes; None: the shipped ones
     max_queue: int = 64  # model-bound requests admitted at once; beyond this the server answers 429
+    retry_after_s: int = 1  # the Retry-After a 429 carries
     max_batch: int = 16  # requests per model batch; 1 disables dynamic batching
     batch_wait_ms: float = 10.0  # how long the first request of a batch waits for company
     max_body_bytes: int = 4 * 1024 * 1024

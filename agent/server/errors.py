@@ -15,8 +15,10 @@ class APIError(Exception):
         type: str = "invalid_request_error",
         param: str | None = None,
         code: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
+        self.headers = dict(headers or {})
         self.status = status
         self.message = message
         self.type = type
@@ -36,10 +38,11 @@ def too_large(message: str, param: str | None = None) -> APIError:
     return APIError(413, message, param=param, code="request_too_large")
 
 
-def queue_full(depth: int) -> APIError:
+def queue_full(depth: int, retry_after_s: int) -> APIError:
     return APIError(
         429,
-        f"server busy: {depth} requests already queued; retry later",
+        f"server busy: {depth} requests already queued; retry in {retry_after_s} s",
         type="rate_limit_error",
         code="queue_full",
+        headers={"Retry-After": str(retry_after_s)},
     )

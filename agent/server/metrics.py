@@ -50,5 +50,16 @@ class ServerMetrics:
             buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
-        self.tokens = Counter("hopedit_tokens", "Tokens processed", ["model", "kind"], registry=self.registry)
+        self.tokens = Counter(
+            "hopedit_tokens",
+            "Tokens the model read (prompt) and wrote (completion), for clients that left too",
+            ["model", "kind"],
+            registry=self.registry,
+        )
+        self.cancelled = Counter(
+            "hopedit_cancelled_requests",
+            "Requests whose client hung up before the answer; their model work was stopped",
+            ["model"],
+            registry=self.registry,
+        )
         self.registry.register(_LiveGauges(live_gauges))

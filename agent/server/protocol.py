@@ -97,8 +97,10 @@ class Usage(BaseModel):
 
 
 class HopeditTrace(BaseModel):
-    """What the QA pipeline did: the facts it used and its visible steps."""
+    """What the QA pipeline did: its short answer (what the evaluation compares; the message content is
+    what the model wrote), the facts it used and its visible steps."""
 
+    answer: str | None = None
     facts: list[dict[str, Any]]
     steps: list[dict[str, Any]]
     model_calls: int = 0

@@ -1,4 +1,4 @@
-"""GET /v1/models: the QA pipelines and the bare base model."""
+"""GET /v1/models: the QA pipelines and the bare base model (`agent.server.serving_models`)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ router = APIRouter(tags=["models"])
 
 @router.get("/v1/models", response_model=ModelList)
 async def list_models(engine: Engine) -> ModelList:
-    return ModelList(data=engine.models())
+    return ModelList(data=engine.models.cards())
 
 
 @router.get("/v1/models/{model_id}", response_model=ModelCard)
 async def get_model(model_id: str, engine: Engine) -> ModelCard:
-    engine.check_model(model_id)
-    return next(card for card in engine.models() if card.id == model_id)
+    return engine.models.card(model_id)
