@@ -199,7 +199,7 @@ def test_metrics_count_requests_by_endpoint_and_status(client: httpx.Client) -> 
 
 
 def test_loadtest_refuses_remote_servers() -> None:
-    from agent.server.loadtest import require_loopback
+    from evals.loadtest import require_loopback
 
     require_loopback("http://127.0.0.1:8000")
     require_loopback("http://localhost:8000")
@@ -209,7 +209,7 @@ def test_loadtest_refuses_remote_servers() -> None:
 
 
 def test_loadtest_counts_acknowledged_writes_and_finds_them(server: RunningServer, tmp_path) -> None:
-    from agent.server.loadtest import main
+    from evals.loadtest import main
 
     out = tmp_path / "writes.json"
     args = [

@@ -1,8 +1,8 @@
 """Load test for `hopedit serve`: concurrent clients mixing questions and fact writes, loopback only.
 
-    python -m agent.server.loadtest --url http://127.0.0.1:8000 --clients 16 --seconds 60 \\
+    python -m evals.loadtest --url http://127.0.0.1:8000 --clients 16 --seconds 60 \\
         --label batched --out results/server/batched.json
-    python -m agent.server.loadtest --report results/server/single.json results/server/batched.json ... \\
+    python -m evals.loadtest --report results/server/single.json results/server/batched.json ... \\
         --markdown results/server/loadtest.md --plot results/server/loadtest.png
 
 Each client loops until the time is up (or the request cap is hit): with probability --write-ratio it
