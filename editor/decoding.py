@@ -3,7 +3,7 @@
 `transformers.generate` steps every row of a batch until the slowest row stops, and prefills every
 row's whole prompt. For the decomposition agents on a CPU both are most of the cost: their prompts
 start with the same few hundred demonstration tokens, and a batch's rows stop at very different
-lengths (MeLLo's first calls: 39 tokens on average, 64 for the longest). So this loop
+lengths (a MeLLo step can end after a few tokens or run to its budget). So this loop
 
 - drops a row from the batch (and its KV cache) as soon as it has finished, and
 - starts from a cached KV of the token prefix that all rows share (`PrefixCache`, the same idea as

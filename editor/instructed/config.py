@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Literal
 
 import torch
 import yaml
@@ -17,17 +16,12 @@ PAPER_BAND = (10 / 32, 20 / 32)
 class InstructEdConfig:
     n_prefix: int = 5
     layers: list[int] | None = None  # None: the paper's band scaled to the model's depth
-    # "joint": prefix keys join the token keys in one softmax (official InstructEd code);
-    # "zero_gate": LLaMA-Adapter's separately-normalised prefix attention behind a zero-initialised gate.
-    prefix_attention: Literal["joint", "zero_gate"] = "joint"
     reweight: bool = True
     # Relevance weight r from sim = cos(Enc(question), Enc(instruction)): a linear ramp from
-    # r = 0 at sim <= relevance_floor up to r = 1 at sim >= relevance_full. MiniLM's cosine for an
-    # edit and a question it must not change reaches 0.56 (CounterFact neighbours, 95th percentile),
-    # so the raw cosine as r would barely mute anything. The thresholds come from the training files
-    # only (`python -m editor.train.relevance_stats`): with 0.3-0.45 every unrelated ZsRE question and
-    # half the CounterFact neighbours are muted fully, while every MQuAKE-hard chain, ZsRE and PokeMQA
-    # question and 78% of CounterFact paraphrases are read fully.
+    # r = 0 at sim <= relevance_floor up to r = 1 at sim >= relevance_full. MiniLM's cosine between an
+    # edit and a question it must not change can be high, so the raw cosine as r would barely mute
+    # anything. The thresholds are read off the training files only; `python -m
+    # editor.train.relevance_stats` prints the similarity distributions they were chosen from.
     relevance_floor: float = 0.3
     relevance_full: float = 0.45
     # r is 0 unless the question names an entity of the instruction's facts (see
@@ -57,6 +51,10 @@ class InstructEdConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> InstructEdConfig:
+        data = dict(data)
+        # Prefixes saved before the one attention variant was kept name it; only that one loads.
+        if data.pop("prefix_attention", "joint") != "joint":
+            raise ValueError("prefix_attention: only 'joint' prefix attention exists (zero_gate was removed)")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:

@@ -43,12 +43,11 @@ MIN_WEIGHT = 1e-30  # r = 0 becomes a finite log(r) bias that still mutes comple
 
 
 class PrefixState(torch.nn.Module):
-    """The trainable part a band layer carries: prefix vectors and (optionally) a per-head gate."""
+    """The trainable part a band layer carries: its prefix vectors."""
 
-    def __init__(self, n_prefix: int, hidden_size: int, num_heads: int, gated: bool, init_std: float):
+    def __init__(self, n_prefix: int, hidden_size: int, init_std: float):
         super().__init__()
         self.prefix = torch.nn.Parameter(torch.randn(n_prefix, hidden_size) * init_std)
-        self.gate = torch.nn.Parameter(torch.zeros(num_heads)) if gated else None
 
 
 def _prefix_keys_values(module: torch.nn.Module, state: PrefixState, batch: int):
@@ -114,24 +113,14 @@ def instructed_attention(
     token_mask = _additive_token_mask(attention_mask, query, key)
     token_mask = token_mask.expand(batch, 1, query.shape[2], key.shape[2])
     bias = _relevance_bias(instruction_mask, relevance, query, key.shape[2], n_prefix) if reweight else None
-    if state is None or state.gate is not None:
-        token_bias = None if bias is None else bias[..., n_prefix:]
+    if state is None:  # a layer outside the band: only the re-weighting applies
         output = F.scaled_dot_product_attention(
             query,
             repeat_kv(key, groups),
             repeat_kv(value, groups),
-            attn_mask=token_mask if token_bias is None else token_mask + token_bias,
+            attn_mask=token_mask if bias is None else token_mask + bias,
             scale=scaling,
         )
-        if state is not None:
-            prefix_keys, prefix_values = _prefix_keys_values(module, state, batch)
-            prefix_out = F.scaled_dot_product_attention(
-                query, repeat_kv(prefix_keys, groups), repeat_kv(prefix_values, groups), scale=scaling
-            )
-            weight = torch.tanh(state.gate).view(1, -1, 1, 1)
-            if bias is not None:
-                weight = weight * bias[..., :1].exp()  # r on rows that read the instruction, 1 elsewhere
-            output = output + weight * prefix_out
     else:
         prefix_keys, prefix_values = _prefix_keys_values(module, state, batch)
         prefix_mask = torch.zeros(batch, 1, query.shape[2], n_prefix, dtype=query.dtype, device=query.device)

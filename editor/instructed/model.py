@@ -35,13 +35,7 @@ class InstructEdModel(torch.nn.Module):
         self.states = torch.nn.ModuleDict()
         for layer_id in self.layer_ids:
             attention = base.model.layers[layer_id].self_attn
-            state = PrefixState(
-                config.n_prefix,
-                text_config.hidden_size,
-                text_config.num_attention_heads,
-                gated=config.prefix_attention == "zero_gate",
-                init_std=config.init_std,
-            )
+            state = PrefixState(config.n_prefix, text_config.hidden_size, init_std=config.init_std)
             attention.instructed = state
             self.states[str(layer_id)] = state
         base.set_attn_implementation(ATTENTION_NAME)

@@ -7,10 +7,8 @@ Why the entity test: the cosine sees the topic, not the entity. An edit and the 
 change often share the relation ("Spike Hughes originates from Philadelphia" and "Max Mosley
 originates from"), and the ramp alone lets half of CounterFact's neighbour prompts read the edit. An
 edit only bears on questions about its own entities, and on the training files that test separates
-the two kinds almost perfectly (`python -m editor.train.relevance_stats`): 99.7-100% of the
-MQuAKE-hard questions and of the CounterFact and ZsRE edit prompts, paraphrases and portability
-questions name an entity of their facts, while 0.1% of CounterFact neighbours and 0.3% of unrelated ZsRE
-questions do. The price: a question that reaches the entity only by another name (an alias) is
+the two kinds (`python -m editor.train.relevance_stats` counts how many of each name an entity of
+their facts). The price: a question that reaches the entity only by another name (an alias) is
 muted too. Facts given without entities (plain sentences) skip the test and keep the cosine ramp alone.
 """
 
