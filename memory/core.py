@@ -6,6 +6,7 @@ written, so a file never lands half-way, whether the write fails or the process 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -94,6 +95,7 @@ class Memory:
         self.store = store
         self.config = config or RetrievalConfig()
         self._lock = lock
+        self._closed = False
         self.integrity, self.graph = integrity.check(store)
         if repair and not self.integrity.clean:
             integrity.repair(store, self.integrity)
@@ -127,10 +129,16 @@ class Memory:
             raise
 
     def close(self) -> None:
-        """Release the store's lock; the object must not be used afterwards."""
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+        """Close the store and release its lock; the object must not be used afterwards."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.store.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
 
     def __enter__(self) -> Memory:
         return self
@@ -139,9 +147,9 @@ class Memory:
         self.close()
 
     def __del__(self) -> None:
-        lock = getattr(self, "_lock", None)
-        if lock is not None:
-            lock.release()
+        if not getattr(self, "_closed", True):
+            with contextlib.suppress(Exception):  # interpreter shutdown may have torn Chroma down already
+                self.close()
 
     # ------------------------------------------------------------------ writes
 
@@ -205,6 +213,7 @@ class Memory:
                 for fact_id, fact in final.items()
                 if _differs(fact, before.get(fact_id) or self.graph.facts[fact_id])
             ]
+            changed.sort(key=lambda fact: fact.active)  # deactivate first: a query never sees two actives
             restamps = {
                 fact.id: fact.added_at
                 for fact in changed
@@ -228,11 +237,32 @@ class Memory:
             # The marker is down, so the write stands even if a flag update failed: the graph holds it now,
             # and the next open rewrites the flags it did not reach.
             self.graph.put_many(records)
+        if self.store.shared:
+            self._settle_shared({(fact.subject, fact.relation) for fact in final.values()})
         return AddResult(
             added=[self.graph.facts[i] for i in dict.fromkeys(added)],
             superseded=[self.graph.facts[i] for i in dict.fromkeys(superseded)],
             unchanged=[self.graph.facts[i] for i in dict.fromkeys(unchanged)],
         )
+
+    def _settle_shared(self, keys: set[tuple[str, str]]) -> None:
+        """On a Chroma server other processes write too: re-read the touched keys after the commit, take in
+        their committed versions and rewrite any flag that disagrees with the versions.
+
+        The last writer to finish sees every version committed before it, so the flags end consistent
+        whatever the interleaving; a key is never left with two active records.
+        """
+        records = [
+            record
+            for record in self.store.records_of(sorted({subject for subject, _ in keys}))
+            if (record.fact.subject, record.fact.relation) in keys
+        ]
+        found, settled = integrity.inspect(
+            records, self.store.committed_loads(), self.store.location(), shared=True
+        )
+        found.uncommitted.clear()  # another writer's unfinished load is theirs to finish or the next open's
+        integrity.repair(self.store, found)
+        self.graph.put_many((fact, settled.vectors.get(fact.id)) for fact in settled.facts.values())
 
     def _plan(self, pending: PendingWrite) -> tuple[dict[str, Fact], list[str], list[str], list[str]]:
         """Each fact in order: a no-op, a new version, or an old version made newest again.

@@ -25,6 +25,7 @@ COLLECTION = "hopedit_facts"
 # Commit markers of writes: a write's records become part of the memory only once its marker exists.
 LOADS_COLLECTION = "hopedit_loads"
 _PAGE = 2000
+_SUBJECTS_PER_GET = 200
 # Unfiltered nearest-neighbour requests ask for k + _HEADROOM records, widening up to k * _WIDEN_LIMIT.
 _HEADROOM = 8
 _WIDEN_LIMIT = 64
@@ -78,6 +79,8 @@ class FactStore(Protocol):
     def records(self) -> Iterator[tuple[Fact, np.ndarray]]: ...
 
     def scan(self) -> Iterator[StoredRecord]: ...
+
+    def records_of(self, subjects: Sequence[str]) -> list[StoredRecord]: ...
 
     def commit_load(self, load_id: str, restamps: Mapping[str, float]) -> None: ...
 
@@ -134,6 +137,8 @@ class FactStore(Protocol):
 
     @property
     def shared(self) -> bool: ...
+
+    def close(self) -> None: ...
 
 
 def fact_to_metadata(fact: Fact) -> dict[str, Any]:
@@ -220,6 +225,15 @@ class ChromaFactStore:
         """True on a Chroma server: other processes may be writing the same memory right now."""
         return self._shared
 
+    def close(self) -> None:
+        """Release this process's Chroma instance of the store once its last client closes.
+
+        Embedded Chroma caches a store per process; a cache that outlives the store lock goes stale as soon
+        as another process writes the directory ("Error finding id" on the next read), so the memory closes
+        its client whenever it lets go of the lock.
+        """
+        self._client.close()
+
     def max_batch_size(self) -> int:
         return int(self._client.get_max_batch_size())
 
@@ -265,6 +279,28 @@ class ChromaFactStore:
                     np.asarray(vector, dtype=np.float32),
                     str(metadata.get("load_id") or ""),
                 )
+
+    def records_of(self, subjects: Sequence[str]) -> list[StoredRecord]:
+        """Every record (any load) about these subjects: what a writer on a shared store re-reads to settle
+        the keys it touched against what other processes wrote meanwhile."""
+        found: list[StoredRecord] = []
+        names = list(dict.fromkeys(subjects))
+        for start in range(0, len(names), _SUBJECTS_PER_GET):
+            page = self._collection.get(
+                where={"subject": {"$in": names[start : start + _SUBJECTS_PER_GET]}},
+                include=["documents", "metadatas", "embeddings"],
+            )
+            for fact_id, document, metadata, vector in zip(
+                page["ids"], page["documents"], page["metadatas"], page["embeddings"], strict=True
+            ):
+                found.append(
+                    StoredRecord(
+                        fact_from_record(fact_id, document, metadata),
+                        np.asarray(vector, dtype=np.float32),
+                        str(metadata.get("load_id") or ""),
+                    )
+                )
+        return found
 
     def commit_load(self, load_id: str, restamps: Mapping[str, float]) -> None:
         """The one write that makes a load part of the memory.
