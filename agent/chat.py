@@ -20,7 +20,7 @@ from rich.table import Table
 
 from agent.base import Answer
 from agent.engine import METHODS, Engine
-from agent.render import facts_table, render_answer, steps_table
+from agent.render import facts_table, render_answer, shown, steps_table
 
 if TYPE_CHECKING:
     from memory.facts import Fact
@@ -160,11 +160,11 @@ class ChatRepl:
             return
         result = self.engine.memory.add([fact])
         if result.added:
-            self.console.print(f"[green]stored:[/] {escape(result.added[0].sentence)}")
+            self.console.print("[green]stored:[/]", shown(result.added[0].sentence))
         else:
-            self.console.print(f"[dim]already known:[/] {escape(fact.sentence)}")
+            self.console.print("[dim]already known:[/]", shown(fact.sentence))
         for old in result.superseded:
-            self.console.print(f"[yellow]superseded:[/] {escape(old.sentence)}")
+            self.console.print("[yellow]superseded:[/]", shown(old.sentence))
 
     def cmd_load(self, argument: str) -> None:
         if not argument:
@@ -211,12 +211,12 @@ class ChatRepl:
         if removed is None:
             self.console.print("nothing to undo: the memory holds no edits.")
             return
-        self.console.print(f"[yellow]undone:[/] {escape(removed.sentence)}")
+        self.console.print("[yellow]undone:[/]", shown(removed.sentence))
         restored = [
             fact for fact in self.engine.memory.history(removed.subject, removed.relation) if fact.active
         ]
         for fact in restored:
-            self.console.print(f"[green]active again:[/] {escape(fact.sentence)}")
+            self.console.print("[green]active again:[/]", shown(fact.sentence))
 
     def cmd_agent(self, argument: str) -> None:
         if not argument:
@@ -258,6 +258,26 @@ def _file_error_text(error: Exception) -> str:
     return message if not where or where in message else f"{where}: {message}"
 
 
+def prompt_session(history: Any, **options: Any) -> Any:
+    """The terminal prompt; an escape sequence typed or pasted at it is ignored, not fatal.
+
+    prompt_toolkit reads `ESC[31m` as a mouse report and its mouse handler fails to parse it, which
+    ended the session. Mouse support is off, so every mouse report is dropped by a binding that takes
+    precedence over the built-in one. `options` (input=, output=) let a test drive the prompt.
+    """
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.key_binding import KeyBindings
+    from prompt_toolkit.keys import Keys
+
+    bindings = KeyBindings()
+
+    @bindings.add(Keys.Vt100MouseEvent)
+    def _drop_mouse_report(event: Any) -> None:
+        """Mouse support is off: nothing to do with a report, real or typed."""
+
+    return PromptSession(history=history, key_bindings=bindings, **options)
+
+
 def make_reader(history_path: Path) -> Callable[[], str]:
     """A line reader with persistent history: prompt_toolkit on a terminal, input() when scripted."""
     from prompt_toolkit.history import FileHistory
@@ -265,9 +285,7 @@ def make_reader(history_path: Path) -> Callable[[], str]:
     history_path.parent.mkdir(parents=True, exist_ok=True)
     history = FileHistory(str(history_path))
     if sys.stdin.isatty():
-        from prompt_toolkit import PromptSession
-
-        session: PromptSession[str] = PromptSession(history=history)
+        session = prompt_session(history)
         return lambda: session.prompt("hopedit> ")
 
     def read_plain() -> str:

@@ -1,7 +1,9 @@
 """Rich rendering of answers, facts and agent traces, shared by `ask`, `chat` and `demo`.
 
 One module so the three commands show the same thing the same way, and so the JSON form of an
-answer (what scripts and tests read) is built in exactly one place.
+answer (what scripts and tests read) is built in exactly one place. Every name, sentence and model
+output shown goes through `memory.display.printable`: a fact can hold terminal escape sequences, and
+a single 100 KB word takes rich minutes to wrap, so long text is cut to a limit first.
 """
 
 from __future__ import annotations
@@ -15,15 +17,24 @@ from rich.table import Table
 from rich.text import Text
 
 from agent.base import Answer, Step
+from memory.display import printable
 from memory.facts import Fact, ScoredFact
 
 SHORT_STEP_CHARS = 90  # a short trace shows one line per step; /why shows them whole
+NAME_CHARS = 200  # a subject, relation or object in a table
+SENTENCE_CHARS = 400  # a fact's sentence on one line (/undo, /edit)
+TEXT_CHARS = 4000  # an answer or a step of a full trace
+
+
+def shown(text: str, limit: int = SENTENCE_CHARS) -> Text:
+    """Text safe to print: control characters escaped, cut to `limit`, never read as rich markup."""
+    return Text(printable(text, limit=limit))
 
 
 def facts_table(facts: Sequence[Fact | ScoredFact], title: str = "facts", show_kind: bool = False) -> Table:
     """A table of facts; scores are shown when the facts carry them."""
     scored = any(isinstance(item, ScoredFact) for item in facts)
-    table = Table(title=title, title_justify="left", show_lines=False, expand=False)
+    table = Table(title=shown(title, NAME_CHARS), title_justify="left", show_lines=False, expand=False)
     table.add_column("#", justify="right", style="dim")
     if scored:
         table.add_column("score", justify="right")
@@ -34,19 +45,18 @@ def facts_table(facts: Sequence[Fact | ScoredFact], title: str = "facts", show_k
         table.add_column("kind", style="dim")
     for index, item in enumerate(facts, start=1):
         fact = item.fact if isinstance(item, ScoredFact) else item
-        row = [str(index)]
+        row: list[str | Text] = [str(index)]
         if scored:
             row.append(f"{item.score:.2f}" if isinstance(item, ScoredFact) else "")
-        row += [fact.subject, fact.relation, fact.object]
+        row += [shown(name, NAME_CHARS) for name in (fact.subject, fact.relation, fact.object)]
         if show_kind:
             row.append(fact.kind)
         table.add_row(*row)
     return table
 
 
-def _one_line(text: str, limit: int) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+def _one_line(text: str, limit: int) -> Text:
+    return shown(" ".join(text.split()), limit)
 
 
 def steps_table(steps: Sequence[Step], full: bool = False, names: Mapping[str, str] | None = None) -> Table:
@@ -61,13 +71,13 @@ def steps_table(steps: Sequence[Step], full: bool = False, names: Mapping[str, s
     table.add_column("text", overflow="fold")
     for index, step in enumerate(steps, start=1):
         if full:
-            body = Text(step.text)
+            body = shown(step.text, TEXT_CHARS)
             for key, value in _named(step.data, names).items():
-                body.append(f"\n  {key}: ", style="dim")
-                body.append(_format_value(value, names))
-            table.add_row(str(index), step.kind, body)
+                body.append(f"\n  {printable(str(key), NAME_CHARS)}: ", style="dim")
+                body.append(printable(_format_value(value, names), TEXT_CHARS))
+            table.add_row(str(index), shown(step.kind, NAME_CHARS), body)
         else:
-            table.add_row(str(index), step.kind, _one_line(step.text, SHORT_STEP_CHARS))
+            table.add_row(str(index), shown(step.kind, NAME_CHARS), _one_line(step.text, SHORT_STEP_CHARS))
     return table
 
 
@@ -96,7 +106,7 @@ def _named(record: dict[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
 
 
 def answer_panel(answer: Answer) -> Panel:
-    text = answer.text.strip() or "(no answer)"
+    text = printable(answer.text.strip(), TEXT_CHARS) or "(no answer)"
     return Panel(Text(text, style="bold"), title="answer", title_align="left", expand=False)
 
 
