@@ -13,7 +13,6 @@ next step or the end.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any, TypeVar
@@ -104,14 +103,12 @@ async def watched(events: AsyncGenerator[T, None], receive: Receive) -> AsyncIte
     """`events`, closed as soon as the client disconnects (closing them cancels their model work);
     then ClientGone. Starlette stops a stream only at its next send, and a plain response never."""
     watcher = asyncio.ensure_future(until_disconnected(receive))
+    step: asyncio.Future[T] | None = None
     try:
         while True:
             step = asyncio.ensure_future(anext(events))
             done, _ = await asyncio.wait({step, watcher}, return_when=asyncio.FIRST_COMPLETED)
             if step not in done:
-                step.cancel()
-                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                    await step
                 raise ClientGone
             try:
                 item = step.result()
@@ -120,4 +117,9 @@ async def watched(events: AsyncGenerator[T, None], receive: Receive) -> AsyncIte
             yield item
     finally:
         watcher.cancel()
-        await events.aclose()
+        if step is not None and not step.done():
+            # A step still waits for the next delta (also when the server cancelled us, having seen
+            # the disconnect first): cancelling it ends the events, which cancels their work.
+            step.cancel()
+        else:
+            await events.aclose()
