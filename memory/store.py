@@ -86,48 +86,7 @@ class FactStore(Protocol):
 
     def committed_loads(self) -> dict[str, dict[str, float]]: ...
 
-    def query(self, embedding: np.ndarray, k: int) -> list[tuple[Fact, float]]:
-        """Nearest active facts; the score is the cosine similarity (Chroma returns 1 - cosine).
-
-        Asks the HNSW index without a metadata filter and drops inactive records (history) from the
-        answer: Chroma evaluates `where={"active": True}` by listing every matching record first, a scan
-        that grew linearly with the memory and cost more than the vector search itself. History is
-        usually a small share of the records, so a few more candidates than k almost always hold k active
-        ones; the request widens fourfold while they do not, and with more history than `_WIDEN_LIMIT`
-        times k it falls back to the filtered query, which is exact whatever the share.
-        """
-        if k <= 0:
-            return []
-        query = np.asarray(embedding, dtype=np.float32)[None, :]
-        total = self._collection.count()
-        fetch = min(total, k + _HEADROOM)
-        while fetch > 0:
-            found = self._nearest(query, fetch, where=None)
-            active = [pair for pair in found if pair[0].active]
-            if len(active) >= k or fetch >= total:
-                return active[:k]
-            if fetch >= k * _WIDEN_LIMIT:
-                break
-            fetch = min(total, fetch * 4)
-        return self._nearest(query, k, where={"active": True})
-
-    def _nearest(self, query: np.ndarray, n: int, where: dict[str, Any] | None) -> list[tuple[Fact, float]]:
-        result = self._collection.query(
-            query_embeddings=query,
-            n_results=n,
-            where=where,
-            include=["documents", "metadatas", "distances"],
-        )
-        return [
-            (fact_from_record(fact_id, document, metadata), 1.0 - float(distance))
-            for fact_id, document, metadata, distance in zip(
-                result["ids"][0],
-                result["documents"][0],
-                result["metadatas"][0],
-                result["distances"][0],
-                strict=True,
-            )
-        ]
+    def query(self, embedding: np.ndarray, k: int) -> list[tuple[Fact, float]]: ...
 
     def count(self) -> int: ...
 
@@ -328,13 +287,34 @@ class ChromaFactStore:
         return loads
 
     def query(self, embedding: np.ndarray, k: int) -> list[tuple[Fact, float]]:
-        """Nearest active facts; the score is the cosine similarity (Chroma returns 1 - cosine)."""
+        """Nearest active facts; the score is the cosine similarity (Chroma returns 1 - cosine).
+
+        Asks the HNSW index without a metadata filter and drops inactive records (history) from the
+        answer: Chroma evaluates `where={"active": True}` by listing every matching record first, a scan
+        that grew linearly with the memory and cost more than the vector search itself. History is
+        usually a small share of the records, so a few more candidates than k almost always hold k active
+        ones; the request widens fourfold while they do not, and with more history than `_WIDEN_LIMIT`
+        times k it falls back to the filtered query, which is exact whatever the share.
+        """
         if k <= 0:
             return []
+        query = np.asarray(embedding, dtype=np.float32)[None, :]
+        fetch = k + _HEADROOM
+        while True:
+            found = self._nearest(query, fetch, where=None)
+            active = [pair for pair in found if pair[0].active]
+            # Fewer records than asked for: the collection is exhausted, nothing active is missing.
+            if len(active) >= k or len(found) < fetch:
+                return active[:k]
+            if fetch >= k * _WIDEN_LIMIT:
+                return self._nearest(query, k, where={"active": True})
+            fetch *= 4
+
+    def _nearest(self, query: np.ndarray, n: int, where: dict[str, Any] | None) -> list[tuple[Fact, float]]:
         result = self._collection.query(
-            query_embeddings=np.asarray(embedding, dtype=np.float32)[None, :],
-            n_results=k,
-            where={"active": True},
+            query_embeddings=query,
+            n_results=n,
+            where=where,
             include=["documents", "metadatas", "distances"],
         )
         return [
