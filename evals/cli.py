@@ -72,6 +72,28 @@ PrefixesOption = Annotated[
 ]
 
 
+RetrievalConfigOption = Annotated[
+    Path | None, typer.Option("--retrieval-config", help="YAML of retrieval settings (RetrievalConfig).")
+]
+GateOption = Annotated[
+    str | None, typer.Option("--gate", help="evidence (default) | std (the paper's, an ablation) | none.")
+]
+WalkOption = Annotated[str | None, typer.Option("--walk", help="beam (default) | greedy (an ablation).")]
+BeamOption = Annotated[int | None, typer.Option("--beam-width", help="Paths kept per hop.")]
+
+
+def retrieval_settings(path: Path | None, gate: str | None, walk: str | None, beam_width: int | None):
+    """The retrieval configuration: defaults, then the YAML file, then the flags."""
+    from memory.retrieval import RetrievalConfig
+
+    try:
+        config = RetrievalConfig.from_yaml(path) if path is not None else RetrievalConfig()
+        return config.with_overrides(gate=gate, walk=walk, beam_width=beam_width)
+    except (OSError, ValueError, TypeError) as err:
+        _fail(f"retrieval settings: {err}")
+        raise
+
+
 def register(app: typer.Typer) -> None:
     eval_app = typer.Typer(help="Benchmarks: MQuAKE multi-hop editing, one-hop portability, merged reports.")
     app.add_typer(eval_app, name="eval")
@@ -117,8 +139,27 @@ def eval_mquake(
     ] = None,
     model: ModelOption = None,
     prefixes: PrefixesOption = None,
+    edited_share: Annotated[
+        float,
+        typer.Option(
+            "--edited-share",
+            help="Share (0-1] of cases whose edits are loaded; the rest must keep their original answer.",
+        ),
+    ] = 1.0,
+    force_resume: Annotated[
+        bool,
+        typer.Option("--force-resume", help="Resume a result folder made by another configuration."),
+    ] = False,
+    retrieval_config: RetrievalConfigOption = None,
+    gate: GateOption = None,
+    walk: WalkOption = None,
+    beam_width: BeamOption = None,
 ) -> None:
-    """Multi-hop accuracy, hop-wise accuracy, recall and speed on MQuAKE; writes summary/cases/report."""
+    """Multi-hop accuracy, hop-wise accuracy, recall and speed on MQuAKE; writes summary/cases/report.
+
+    Every summary gives the accuracy on all cases and on the consistent ones (no loaded edit of
+    another case contradicts the case's gold chain)."""
+    from evals.fingerprint import FingerprintMismatchError
     from evals.mquake import MquakeConfig, run_mquake
     from evals.mquake_data import EvalDataError
     from evals.report import find_summaries, write_report
@@ -129,6 +170,9 @@ def eval_mquake(
         _fail(f"--edits must be a number or 'all', got {edits!r}")
     if memory not in ("edits", "edits+kg"):
         _fail(f"--memory must be 'edits' or 'edits+kg', got {memory!r}")
+    if not 0.0 < edited_share <= 1.0:
+        _fail(f"--edited-share must be in (0, 1], got {edited_share}")
+    retrieval = retrieval_settings(retrieval_config, gate, walk, beam_width)
     cfg = MquakeConfig(
         data=data,
         methods=_methods(method),
@@ -143,12 +187,15 @@ def eval_mquake(
         use_prefixes=not no_prefixes,
         reweight=not no_reweight,
         hops=hops,
+        edited_share=edited_share,
+        retrieval=retrieval,
+        force_resume=force_resume,
         command=_command_line(),
         resources=_resources(model, llm_url, llm_model, kgprompt, prefixes),
     )
     try:
         dirs = run_mquake(cfg)
-    except (EvalDataError, RunLockedError) as err:
+    except (EvalDataError, RunLockedError, FingerprintMismatchError) as err:
         _fail(str(err))
     summaries = [s for d in dirs for _, s in find_summaries([d])]
     for d in dirs:
@@ -265,11 +312,14 @@ def bench(
     ] = "1000,10000,100000",
     out: Annotated[Path, typer.Option("--out", help="Folder for bench.json.")] = Path("results/bench"),
     skip_cold_start: Annotated[
-        bool, typer.Option("--skip-cold-start", help="Skip `hopedit ask` timing.")
+        bool, typer.Option("--skip-cold-start", help="Skip the fresh-process ask/chat/serve timings.")
     ] = False,
+    modes: Annotated[
+        str, typer.Option("--modes", help="Memory modes to scale: embedded, server (a Chroma server).")
+    ] = "embedded,server",
     model: ModelOption = None,
 ) -> None:
-    """Speed per method (q/s, p50/p95 latency, model calls), memory scaling, cold start, peak RSS."""
+    """Speed per method, memory scaling (embedded and server), cold start and RSS per command, CPU rates."""
     from evals.bench import BenchConfig, print_bench, run_bench
 
     if data is not None:
@@ -278,17 +328,21 @@ def bench(
         sizes = [int(s) for s in scales.split(",") if s.strip()]
     except ValueError:
         _fail(f"--scales must be comma-separated integers, got {scales!r}")
-    cfg = BenchConfig(
-        methods=_methods(method),
-        data=data,
-        n_questions=n_questions,
-        n_single=n_single,
-        scales=sizes,
-        out=out,
-        cold_start=not skip_cold_start,
-        command=_command_line(),
-        resources=_resources(model, None, None),
-    )
+    try:
+        cfg = BenchConfig(
+            methods=_methods(method),
+            data=data,
+            n_questions=n_questions,
+            n_single=n_single,
+            scales=sizes,
+            out=out,
+            modes=[m.strip() for m in modes.split(",") if m.strip()],
+            cold_start=not skip_cold_start,
+            command=_command_line(),
+            resources=_resources(model, None, None),
+        )
+    except ValueError as error:
+        _fail(str(error))
     print_bench(run_bench(cfg))
 
 
@@ -296,8 +350,17 @@ def _print_mquake(summaries: list[dict]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="MQuAKE")
-    for column in ("method", "memory", "edits", "cases", "multi-hop %", "hop-wise %", "recall %", "q/s"):
+    table = Table(title="MQuAKE (all cases / consistent cases only)")
+    columns = ("method", "memory", "edits", "cases", "consistent", "multi-hop %", "multi-hop % consistent")
+    for column in (
+        *columns,
+        "hop-wise %",
+        "recall %",
+        "recall % consistent",
+        "edited %",
+        "unedited %",
+        "q/s",
+    ):
         table.add_column(column)
     for s in summaries:
 
@@ -310,9 +373,14 @@ def _print_mquake(summaries: list[dict]) -> None:
             s["memory"],
             str(s["edits"]),
             str(s["n_cases"]),
+            str(s.get("n_consistent", "–")),
             pct("multihop_acc"),
+            pct("multihop_acc_consistent"),
             pct("hop_acc"),
             pct("retrieval_recall"),
+            pct("retrieval_recall_consistent"),
+            pct("edited_acc"),
+            pct("unedited_acc"),
             "–" if qps is None else f"{qps:.2f}",
         )
     Console().print(table)

@@ -111,8 +111,7 @@ def accuracy_by(records: Sequence[Mapping], key: str, flag: str = "correct") -> 
     return {k: mean(groups[k]) for k in sorted(groups, key=lambda v: (len(v), v))}
 
 
-def summarize_mquake(records: Sequence[Mapping]) -> dict:
-    """Aggregate per-case records (as written to cases.jsonl) into the summary metrics."""
+def _mquake_block(records: Sequence[Mapping]) -> dict:
     if not records:
         return {"n_cases": 0}
     return {
@@ -125,6 +124,45 @@ def summarize_mquake(records: Sequence[Mapping]) -> dict:
         "retrieval_recall": safe_mean(r["retrieval_recall"] for r in records),
         "unedited_rate": mean(bool(r["unedited"]) for r in records),
     }
+
+
+def summarize_mquake(records: Sequence[Mapping]) -> dict:
+    """Aggregate per-case records (as written to cases.jsonl) into the summary metrics.
+
+    All cases, then the consistent ones only (the loaded memory does not contradict their gold chain;
+    see `evals.protocol`), then, when some cases were asked with their edits withheld, the edited and
+    unedited cases apart. Records from before the protocol carry neither field: they count as edited
+    and consistent, and the summary says `consistency_recorded: false`.
+    """
+    if not records:
+        return {"n_cases": 0}
+    summary = _mquake_block(records)
+    consistent = [r for r in records if r.get("consistent", True)]
+    block = _mquake_block(consistent)
+    summary.update(
+        {
+            "consistency_recorded": all("consistent" in r for r in records),
+            "n_consistent": len(consistent),
+            "multihop_acc_consistent": block.get("multihop_acc"),
+            "hop_acc_consistent": block.get("hop_acc"),
+            "by_hops_consistent": block.get("by_hops"),
+            "retrieval_recall_consistent": block.get("retrieval_recall"),
+        }
+    )
+    edited = [r for r in records if r.get("target", "new") == "new"]
+    unedited = [r for r in records if r.get("target", "new") == "original"]
+    if unedited:
+        for name, group in (("edited", edited), ("unedited", unedited)):
+            kept = [r for r in group if r.get("consistent", True)]
+            summary.update(
+                {
+                    f"n_{name}": len(group),
+                    f"{name}_acc": mean(bool(r["correct"]) for r in group) if group else None,
+                    f"n_{name}_consistent": len(kept),
+                    f"{name}_acc_consistent": mean(bool(r["correct"]) for r in kept) if kept else None,
+                }
+            )
+    return summary
 
 
 # ---------------------------------------------------------------- portability

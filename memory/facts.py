@@ -90,7 +90,9 @@ class Retrieval:
 
     facts: list[ScoredFact]
     gated: bool  # True: the relevance gate judged nothing relevant; answer without edits
-    top_scores: list[float] = field(default_factory=list)  # the top-5 dense scores the gate looked at
+    top_scores: list[float] = field(default_factory=list)  # the top dense scores
+    # What decided the gate (linked entities, path and dense scores, the rule), for traces and `/why`.
+    evidence: dict = field(default_factory=dict)
 
     @property
     def sentences(self) -> list[str]:

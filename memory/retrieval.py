@@ -1,32 +1,96 @@
-"""Retrieving the facts a question needs: dense top-k, and a chain walk over the fact graph.
+"""Retrieving the facts a question needs, and deciding whether the memory is relevant to it at all.
 
-Both strategies share the InstructEd relevance gate: when the top dense scores are all alike (small standard
-deviation) no fact stands out, so the question is most likely not about anything in the memory.
+The default (`ChainRetriever` with the evidence gate and beam search):
+1. entity linking finds the entities of the memory the question names, by name or alias;
+2. a beam search follows active facts from each of them, scoring whole paths with the relation scorer
+   (question, path so far, candidate relation); with the hop count unknown a path stops where no
+   relation fits, and no entity is visited twice;
+3. the gate reads that evidence: a path of fitting relations from a named entity makes the memory
+   relevant. A question that names nothing of the memory can still be about it (with edits only, the
+   edit is often about a later hop, whose subject the question only describes), so dense hits count as
+   evidence too, when they are close to the question and their relation fits it;
+4. otherwise the question goes to the unedited model.
+
+The paper's std-of-top-5 gate and the old greedy one-relation-at-a-time walk stay as ablations
+(`gate="std"`, `walk="greedy"`). Every threshold lives in `RetrievalConfig` (YAML-loadable).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Protocol
+import functools
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
 import numpy as np
+import yaml
 
 from memory.embedder import embed
 from memory.facts import Fact, Retrieval, ScoredFact
 from memory.graph import FactGraph
 from memory.store import FactStore
 
+GateName = Literal["evidence", "std", "none"]
+WalkName = Literal["beam", "greedy"]
+
 
 @dataclass(frozen=True)
 class RetrievalConfig:
-    gate_std: float = 0.1  # InstructEd: std of the top-k dense scores at or below this -> nothing relevant
-    gate_k: int = 5
-    dense_k: int = 4  # facts a dense retrieval returns when the hop count is unknown
-    max_hops: int = 6  # a chain walk never goes further, whatever the estimate
-    # A hop whose best outgoing fact scores below this is not part of the question's chain. Low on purpose:
-    # question-to-relation similarities are small; 0.05 / 0.1 chosen on MQuAKE-hard-train (training split).
-    min_relevance: float = 0.05
+    """Every retrieval and gate threshold in one place; recorded in evaluation summaries."""
+
+    gate: GateName = "evidence"
+    walk: WalkName = "beam"
+    beam_width: int = 4
+    max_hops: int = 6  # a path never goes further, whatever the question
+    # Relation scorer logit a step needs to extend a path when the hop count is unknown (0: p = 0.5).
+    step_threshold: float = 0.0
+    # Dense evidence: a fact found by vector search counts when its sentence is this close to the
+    # question and its relation (hop unknown) reaches dense_relation_threshold.
+    dense_min_score: float = 0.35
+    dense_relation_threshold: float = 0.0
+    dense_k: int = 4  # dense hits looked at, and returned when no path is found
     edit_bonus: float = 0.1  # an edit beats a background fact of nearly equal relevance
+    scorer: str | None = None  # relation scorer folder; None: the shipped one
+    # Ablations: the paper's gate (std of the top-k dense scores at or below gate_std: irrelevant) and
+    # the greedy walk (cosine of question and relation label at or above min_relevance).
+    gate_std: float = 0.1
+    gate_k: int = 5
+    min_relevance: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.gate not in ("evidence", "std", "none"):
+            raise ValueError(f"retrieval gate must be evidence, std or none, got {self.gate!r}")
+        if self.walk not in ("beam", "greedy"):
+            raise ValueError(f"retrieval walk must be beam or greedy, got {self.walk!r}")
+        for name in ("beam_width", "max_hops", "dense_k", "gate_k"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"retrieval {name} must be at least 1, got {getattr(self, name)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RetrievalConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown retrieval setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> RetrievalConfig:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as error:
+            raise ValueError(f"{path}: not valid YAML ({error})") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping of retrieval settings")
+        return cls.from_dict(data)
+
+    def with_overrides(self, **changes: Any) -> RetrievalConfig:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
 class Retriever(Protocol):
@@ -36,17 +100,29 @@ class Retriever(Protocol):
 
     def retrieve(self, question: str, n_hops: int | None = None) -> Retrieval: ...
 
+    def retrieve_embedded(
+        self, question: str, question_vector: np.ndarray, n_hops: int | None
+    ) -> Retrieval: ...
+
     def to_dict(self) -> dict: ...
 
 
-def gate(scores: list[float], config: RetrievalConfig) -> bool:
-    """True when nothing stands out among the top scores; fewer than gate_k facts cannot be judged."""
+def std_gate(scores: list[float], config: RetrievalConfig) -> bool:
+    """The paper's rule: True (irrelevant) when nothing stands out among the top dense scores; fewer than
+    gate_k facts cannot be judged and count as relevant."""
     top = scores[: config.gate_k]
     if not top:
         return True
     if len(top) < config.gate_k:
         return False
     return float(np.std(top)) <= config.gate_std
+
+
+@functools.cache
+def _shipped_scorer(folder: str | None) -> Any:
+    from memory.relations import RelationScorer
+
+    return RelationScorer.load(Path(folder) if folder else None)
 
 
 class DenseRetriever:
@@ -65,29 +141,31 @@ class DenseRetriever:
         return self.retrieve_embedded(question, embed([question])[0], n_hops)
 
     def retrieve_embedded(self, question: str, question_vector: np.ndarray, n_hops: int | None) -> Retrieval:
-        """As retrieve, for callers that embed many questions in one batch (benchmarks, agents)."""
         k = n_hops or self.config.dense_k
         hits = self.dense(question_vector, max(k, self.config.gate_k))
         scores = [hit.score for hit in hits]
+        gated = std_gate(scores, self.config) if self.config.gate == "std" else not hits
         return Retrieval(
-            facts=hits[:k], gated=gate(scores, self.config), top_scores=scores[: self.config.gate_k]
+            facts=hits[:k],
+            gated=gated,
+            top_scores=scores[: self.config.gate_k],
+            evidence={"gate": "std" if self.config.gate == "std" else "any", "dense_scores": scores[:k]},
         )
 
     def to_dict(self) -> dict:
-        return {"name": self.name, **asdict(self.config)}
+        return {"name": self.name, **self.config.to_dict()}
+
+
+@dataclass
+class _Path:
+    end: str  # the entity the path has reached
+    facts: list[ScoredFact]
+    visited: frozenset[str]
+    score: float
 
 
 class ChainRetriever:
-    """Walks the fact graph from the entity the question starts at, one most-relevant fact per hop.
-
-    Multi-hop questions name only their first entity; every later entity is the object of the previous hop,
-    which dense retrieval cannot see (the question never mentions it). All candidates at a node share their
-    subject and the question cannot name their object, so what tells them apart is the relation: relevance
-    is the cosine similarity of the question to the relation label (embedded once per distinct relation and
-    cached), which on MQuAKE-hard-train (training split) finds whole four-hop chains more often than
-    whole fact sentences do (96% vs 93%). A query costs one embedding. When the walk ends early (a gap in
-    the memory, as with edits only), the remaining slots are filled with the best dense hits.
-    """
+    """Paths through the fact graph from the entities a question names (see the module docstring)."""
 
     name = "chain"
 
@@ -95,76 +173,173 @@ class ChainRetriever:
         self.graph = graph
         self.config = config
         self._dense = DenseRetriever(store, config)
-        self._relations: dict[str, np.ndarray] = {}
+        self._phrases: dict[str, str] = {}
 
-    def _relation_vectors(self, relations: list[str]) -> np.ndarray:
-        missing = [relation for relation in dict.fromkeys(relations) if relation not in self._relations]
-        if missing:
-            self._relations.update(zip(missing, embed(missing), strict=True))
-        return np.stack([self._relations[relation] for relation in relations])
+    # ------------------------------------------------------------ scoring
 
-    def _relevance(self, question_vector: np.ndarray, facts: list[Fact]) -> np.ndarray:
-        vectors = self._relation_vectors([fact.relation for fact in facts])
-        bonus = np.array([self.config.edit_bonus if fact.kind == "edit" else 0.0 for fact in facts])
-        return vectors @ question_vector + bonus
+    @property
+    def scorer(self) -> Any:
+        return _shipped_scorer(self.config.scorer)
 
-    def _best_step(
-        self, question_vector: np.ndarray, entity: str, used: set[str]
-    ) -> tuple[Fact, float] | None:
-        candidates = [fact for fact in self.graph.outgoing(entity) if fact.id not in used]
-        if not candidates:
-            return None
-        scores = self._relevance(question_vector, candidates)
-        best = int(np.argmax(scores))
-        return candidates[best], float(scores[best])
+    def _phrase(self, fact: Fact) -> str:
+        phrase = self._phrases.get(fact.id)
+        if phrase is None:
+            from memory.relations import relation_phrase
 
-    def walk(
-        self, question: str, question_vector: np.ndarray, limit: int, fallback: Fact | None
+            phrase = relation_phrase(fact.sentence, fact.subject, fact.object, fact.relation)
+            self._phrases[fact.id] = phrase
+        return phrase
+
+    def relation_scores(
+        self, question_vector: np.ndarray, facts: list[Fact], path: list[str], hop: int
+    ) -> np.ndarray:
+        """Scorer logits (plus the edit bonus) of each fact's relation after the path's relations.
+        Facts sharing a relation and phrase are scored once."""
+        pairs = [(fact.relation, self._phrase(fact)) for fact in facts]
+        unique = list(dict.fromkeys(pairs))
+        logits = dict(zip(unique, self.scorer.score(question_vector, unique, path, hop), strict=True))
+        bonus = [self.config.edit_bonus if fact.kind == "edit" else 0.0 for fact in facts]
+        return np.array([logits[pair] for pair in pairs]) + np.array(bonus)
+
+    # ------------------------------------------------------------ search
+
+    def beam_search(
+        self, question_vector: np.ndarray, starts: list[str], n_hops: int | None
     ) -> list[ScoredFact]:
-        """The chain from the first start entity with a relevant outgoing fact, in hop order."""
-        starts = self.graph.entities_in(question)
-        if fallback is not None and fallback.subject not in starts:
-            starts.append(fallback.subject)
+        """The best-scoring path from any start. With n_hops known, paths of that length (or the longest
+        reachable) win; unknown, a path grows only by relations whose logit clears step_threshold."""
+        limit = min(n_hops or self.config.max_hops, self.config.max_hops)
+        beam = [_Path(start, [], frozenset([start]), 0.0) for start in dict.fromkeys(starts)]
+        finished: list[_Path] = []
+        for depth in range(limit):
+            grown: list[_Path] = []
+            for path in beam:
+                candidates = [f for f in self.graph.outgoing(path.end) if f.object not in path.visited]
+                if candidates:
+                    relations = [scored.fact.relation for scored in path.facts]
+                    scores = self.relation_scores(question_vector, candidates, relations, depth)
+                    for fact, score in zip(candidates, scores, strict=True):
+                        if n_hops is None and score < self.config.step_threshold:
+                            continue
+                        grown.append(
+                            _Path(
+                                fact.object,
+                                [*path.facts, ScoredFact(fact, float(score))],
+                                path.visited | {fact.object},
+                                path.score + float(score),
+                            )
+                        )
+                finished.append(path)
+            grown.sort(key=lambda p: p.score, reverse=True)
+            beam = grown[: self.config.beam_width]
+            if not beam:
+                break
+        finished.extend(beam)
+        scored = [path for path in finished if path.facts]
+        if not scored:
+            return []
+        if n_hops is not None:
+            longest = max(len(path.facts) for path in scored)
+            scored = [path for path in scored if len(path.facts) == longest]
+        return max(scored, key=lambda path: path.score).facts
+
+    def greedy_walk(self, question_vector: np.ndarray, starts: list[str], limit: int) -> list[ScoredFact]:
+        """The ablation: from the first start with a fitting fact, the best relation by cosine per hop."""
         for start in starts:
             chain: list[ScoredFact] = []
             used: set[str] = set()
             entity = start
             while len(chain) < limit:
-                step = self._best_step(question_vector, entity, used)
-                if step is None or step[1] < self.config.min_relevance:
+                candidates = [f for f in self.graph.outgoing(entity) if f.id not in used]
+                if not candidates:
                     break
-                fact, score = step
-                chain.append(ScoredFact(fact, score))
-                used.add(fact.id)
-                entity = fact.object
+                vectors = self.scorer.vectors([f.relation for f in candidates])
+                bonus = np.array([self.config.edit_bonus if f.kind == "edit" else 0.0 for f in candidates])
+                scores = vectors @ question_vector + bonus
+                best = int(np.argmax(scores))
+                if scores[best] < self.config.min_relevance:
+                    break
+                chain.append(ScoredFact(candidates[best], float(scores[best])))
+                used.add(candidates[best].id)
+                entity = candidates[best].object
             if chain:
                 return chain
         return []
+
+    def _path(self, question_vector: np.ndarray, starts: list[str], n_hops: int | None) -> list[ScoredFact]:
+        if self.config.walk == "greedy":
+            return self.greedy_walk(question_vector, starts, n_hops or self.config.max_hops)
+        return self.beam_search(question_vector, starts, n_hops)
+
+    # ------------------------------------------------------------ retrieval
+
+    def dense_evidence(self, question_vector: np.ndarray, hits: list[ScoredFact]) -> list[ScoredFact]:
+        """Dense hits close to the question whose relation fits it (scored with the hop unknown)."""
+        from memory.relations.model import UNKNOWN_HOP
+
+        close = [hit for hit in hits if hit.score >= self.config.dense_min_score]
+        if not close:
+            return []
+        fits = self.relation_scores(question_vector, [hit.fact for hit in close], [], UNKNOWN_HOP)
+        return [
+            hit for hit, fit in zip(close, fits, strict=True) if fit >= self.config.dense_relation_threshold
+        ]
 
     def retrieve(self, question: str, n_hops: int | None = None) -> Retrieval:
         return self.retrieve_embedded(question, embed([question])[0], n_hops)
 
     def retrieve_embedded(self, question: str, question_vector: np.ndarray, n_hops: int | None) -> Retrieval:
         """As retrieve, for callers that embed many questions in one batch (benchmarks, agents)."""
-        wanted = n_hops or self.config.max_hops
-        hits = self._dense.dense(
-            question_vector, max(self.config.gate_k, (n_hops or self.config.dense_k) * 2)
-        )
+        config = self.config
+        hits = self._dense.dense(question_vector, max(config.gate_k, config.dense_k, (n_hops or 0) * 2))
         scores = [hit.score for hit in hits]
-        chain = self.walk(question, question_vector, wanted, hits[0].fact if hits else None)
+        links = [link for link in self.graph.link(question) if self.graph.graph.out_degree(link.entity) > 0]
+        starts = [link.entity for link in links]
+        path = self._path(question_vector, starts, n_hops) if starts else []
+        evidence: dict[str, Any] = {
+            "gate": config.gate,
+            "linked": [link.to_dict() for link in links],
+            "path_scores": [round(step.score, 3) for step in path],
+        }
+        dense_found: list[ScoredFact] = []
+        if not path and config.walk == "beam":
+            dense_found = self.dense_evidence(question_vector, hits[: config.dense_k])
+            if dense_found:
+                # A described entity: follow the graph from the best dense hit's subject.
+                path = self._path(question_vector, [dense_found[0].fact.subject], n_hops)
+        elif not path and hits:
+            # Greedy ablation: the old fallback start, the top dense hit's subject.
+            path = self._path(question_vector, [hits[0].fact.subject], n_hops)
+        facts = list(path)
+        if not facts:
+            facts = dense_found or (hits[: config.dense_k] if config.gate != "evidence" else [])
         if n_hops is not None:
-            chosen = {scored.fact.id for scored in chain}
-            for hit in hits:
-                if len(chain) >= n_hops:
+            chosen = {scored.fact.id for scored in facts}
+            pool = dense_found if config.gate == "evidence" else hits
+            for hit in pool:
+                if len(facts) >= n_hops:
                     break
                 if hit.fact.id not in chosen:
-                    chain.append(hit)
+                    facts.append(hit)
                     chosen.add(hit.fact.id)
-        elif not chain:
-            chain = hits[: self.config.dense_k]
-        return Retrieval(
-            facts=chain, gated=gate(scores, self.config), top_scores=scores[: self.config.gate_k]
-        )
+        if config.gate == "std":
+            gated = std_gate(scores, config)
+            evidence["decided_by"] = "std of the top dense scores"
+        elif config.gate == "none":
+            gated = not facts
+            evidence["decided_by"] = "no gate"
+        else:
+            gated = not facts
+            if path and starts and path[0].fact.subject in starts:
+                evidence["decided_by"] = "a path of fitting relations from a named entity"
+            elif facts:
+                evidence["decided_by"] = "dense hits close to the question with a fitting relation"
+            elif starts:
+                evidence["decided_by"] = "a named entity, but no relation of it fits the question"
+            else:
+                evidence["decided_by"] = "no entity of the memory named and no close dense hit"
+        evidence["dense_scores"] = [round(s, 3) for s in scores[: config.gate_k]]
+        return Retrieval(facts=facts, gated=gated, top_scores=scores[: config.gate_k], evidence=evidence)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, **asdict(self.config)}
+        return {"name": self.name, **self.config.to_dict()}

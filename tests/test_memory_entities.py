@@ -1,0 +1,58 @@
+"""Entity linking: names and aliases, folded case/accents/punctuation, longest match, ambiguity."""
+
+from __future__ import annotations
+
+from memory.entities import EntityIndex, name_tokens
+from memory.facts import Fact
+from memory.graph import FactGraph
+
+
+def test_folding_ignores_case_accents_and_punctuation():
+    assert name_tokens("Kolinda Grabar-Kitarović") == name_tokens("kolinda grabar kitarovic")
+    assert name_tokens("St. Moritz!") == ("st", "moritz")
+
+
+def test_alias_only_mention_links_to_the_entity():
+    index = EntityIndex()
+    index.add("Kolinda Grabar-Kitarović", ["Grabar-Kitarović"])
+    [link] = index.link("Where was GRABAR KITAROVIC born?")
+    assert link.entity == "Kolinda Grabar-Kitarović"
+    assert link.by_alias and link.surface == "Grabar-Kitarović"
+
+
+def test_longest_match_wins_and_contained_names_are_dropped():
+    index = EntityIndex()
+    for name in ("Paris", "Paris Saint-Germain", "Saint"):
+        index.add(name)
+    links = index.link("Who coaches Paris Saint-Germain?")
+    assert [link.entity for link in links] == ["Paris Saint-Germain"]
+
+
+def test_ambiguous_name_returns_every_candidate():
+    index = EntityIndex()
+    index.add("Springfield (Illinois)", ["Springfield"])
+    index.add("Springfield (Missouri)", ["Springfield"])
+    links = index.link("Who is the mayor of Springfield?")
+    assert {link.entity for link in links} == {"Springfield (Illinois)", "Springfield (Missouri)"}
+    assert all(link.ambiguous for link in links)
+
+
+def test_words_inside_other_words_do_not_link():
+    index = EntityIndex()
+    index.add("Ann")
+    assert index.link("Who founded Annapolis?") == []
+
+
+def test_graph_index_follows_supersession_and_removal():
+    graph = FactGraph()
+    old = Fact("Peltam Looms", "founded by", "Drelven Limaror", object_aliases=("D. Limaror",), added_at=1.0)
+    graph.put(old)
+    assert graph.entities.lookup("d limaror") == ["Drelven Limaror"]
+    # A newer version supersedes it: the old object (and its alias) is no longer linked.
+    graph.put(Fact("Peltam Looms", "founded by", "Ossa Vire", added_at=2.0))
+    assert graph.entities.lookup("D. Limaror") == []
+    assert [link.entity for link in graph.link("Who founded Peltam Looms?")] == ["Peltam Looms"]
+    assert graph.entities_in("Is Ossa Vire a founder?") == []  # an object only: no chain starts there
+    for fact_id in list(graph.facts):
+        graph.drop(fact_id)
+    assert graph.link("Who founded Peltam Looms?") == []
