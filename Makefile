@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all lint
+.PHONY: install demo test test-fast test-all lint
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: $(STAMP)
 # CI runs the fast tests plus a representative subset of the real-model tests (marked slow).
 test: $(STAMP)
 	$(VENV)/bin/pytest -q -m "not slow or ci" -p no:cacheprovider
+
+# The edit loop: no model, no servers (everything marked slow or server is left out).
+test-fast: $(STAMP)
+	$(VENV)/bin/pytest -q -m "not slow and not server" -p no:cacheprovider
 
 test-all: $(STAMP)
 	$(VENV)/bin/pytest -q -p no:cacheprovider

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from pathlib import Path
 
 import pexpect
+import pytest
 
 HOPEDIT = Path(sys.executable).parent / "hopedit"
 PROMPT = "hopedit> "
 REPO = Path(__file__).resolve().parents[1]
-# The InstructEd method is what the chat is built for; the in-context baseline stands in only while
-# the trained prefixes (or the pipeline agent) are missing from the checkout.
-EDITOR_READY = (REPO / "editor" / "weights" / "instructed" / "prefixes.safetensors").is_file() and bool(
-    importlib.util.find_spec("agent.instructed")
-)
-CHAT_METHOD = "instructed" if EDITOR_READY else "ike"
+SHIPPED_PREFIXES = REPO / "editor" / "weights" / "instructed" / "prefixes.safetensors"
+# The InstructEd method is what the chat is built for, and these tests are what checks the shipped
+# prefixes end to end: without them they fail (see `require_shipped_prefixes`), never fall back.
+CHAT_METHOD = "instructed"
+
+
+def require_shipped_prefixes() -> None:
+    """Fail, not skip, when the trained prefixes are missing: a checkout without them is broken."""
+    if not SHIPPED_PREFIXES.is_file():
+        pytest.fail(f"the shipped InstructEd prefixes are missing: {SHIPPED_PREFIXES}")
 
 
 def chat_env() -> dict[str, str]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
-from helpers_chat import EDITOR_READY, HOPEDIT, chat_env
+from helpers_chat import HOPEDIT, chat_env, require_shipped_prefixes
 
 from agent.commands import DEMO_QUESTIONS
 
@@ -35,8 +36,13 @@ def test_demo_without_an_editor_says_so_and_shows_the_chains(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not EDITOR_READY, reason="the trained InstructEd prefixes are not in this checkout")
 def test_demo_answers_with_the_editor():
+    require_shipped_prefixes()
     out = run_demo()
     assert "InstructEd editor unavailable" not in out
-    assert f"of {len(DEMO_QUESTIONS)} answers contain the answer the edits imply" in out
+    total = len(DEMO_QUESTIONS)
+    assert f"{total} of {total} answers contain the answer the edits imply" in out
+    for _, expected in DEMO_QUESTIONS:
+        # the row: expected │ the model's answer, containing it │ match "yes"
+        row = rf"│ {re.escape(expected)}\s*│[^│\n]*{re.escape(expected)}[^│\n]*│ yes\s*│"
+        assert re.search(row, out), f"no correct row for {expected!r}"
