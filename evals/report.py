@@ -1,12 +1,16 @@
-"""report.md (tables with the exact commands) and report.png (bars side by side) from summary.json files.
+"""report.md (tables with the exact commands) and report.png from summary.json files.
 
 One function serves single runs and `hopedit eval report DIR...`, which merges many result folders.
+MQuAKE runs that span several edit batches or memory settings are drawn as a heatmap per memory
+setting (methods x edit batches, the value in each cell): bars for 25 runs side by side need 25
+colours and a legend that covers them. A single run, or runs of one setting, stay grouped bars.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from evals.metrics import PORTABILITY_METRICS
 from evals.results import read_json
@@ -78,6 +82,90 @@ def portability_table(summaries: Sequence[Mapping], field: str) -> str:
         cells += [_pct(values.get(n)) for n in [*names, "Score", "H"]]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
+
+
+# Rows of the method matrix in this order; other methods follow in the order they come.
+METHOD_ORDER = ("instructed", "ike", "mello", "pokemqa", "base")
+
+
+def _edits_key(edits: Any) -> tuple[int, float]:
+    """1 < 100 < all: numbers by value, then anything else (\"all\")."""
+    text = str(edits)
+    return (0, float(text)) if text.isdigit() else (1, 0.0)
+
+
+def is_matrix(summaries: Sequence[Mapping]) -> bool:
+    """More than one (memory, edits) cell: the runs form a method matrix, drawn as heatmaps."""
+    return len({(s.get("memory"), str(s.get("edits"))) for s in summaries}) > 1
+
+
+def matrix_cells(
+    summaries: Sequence[Mapping],
+) -> tuple[list[str], list[str], list[str], dict[tuple[str, str, str], float | None]]:
+    """(memory settings, methods, edit batches, {(setting, method, edits): multi-hop accuracy}).
+
+    Two runs for one cell would hide one of them, so that is an error naming the cell.
+    """
+    settings = sorted({str(s.get("memory")) for s in summaries})
+    seen = list(dict.fromkeys(str(s["method"]) for s in summaries))
+    methods = [m for m in METHOD_ORDER if m in seen] + [m for m in seen if m not in METHOD_ORDER]
+    batches = sorted({str(s.get("edits")) for s in summaries}, key=_edits_key)
+    cells: dict[tuple[str, str, str], float | None] = {}
+    for s in summaries:
+        key = (str(s.get("memory")), str(s["method"]), str(s.get("edits")))
+        if key in cells:
+            raise ValueError(
+                f"two runs for {key[1]} (memory {key[0]}, edits {key[2]}): give one result folder per cell"
+            )
+        cells[key] = s.get("multihop_acc")
+    return settings, methods, batches, cells
+
+
+def _plot_matrix(path: Path, summaries: Sequence[Mapping]) -> None:
+    """One heatmap per memory setting: methods (rows) x edits in memory (columns), accuracy in each cell."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    settings, methods, batches, cells = matrix_cells(summaries)
+    cmap = plt.get_cmap("viridis").copy()
+    cmap.set_bad("#e8e8e8")  # a cell with no run
+    fig, axes = plt.subplots(
+        1,
+        len(settings),
+        figsize=(1.6 + 1.5 * len(batches) * len(settings), 1.3 + 0.55 * len(methods)),
+        squeeze=False,
+        sharey=True,
+    )
+    image = None
+    for ax, setting in zip(axes[0], settings, strict=True):
+        grid = np.full((len(methods), len(batches)), np.nan)
+        for row, method in enumerate(methods):
+            for column, edits in enumerate(batches):
+                value = cells.get((setting, method, edits))
+                if value is not None:
+                    grid[row, column] = 100 * value
+        image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0, vmax=100, aspect="auto")
+        for row in range(len(methods)):
+            for column in range(len(batches)):
+                value = grid[row, column]
+                text = "–" if np.isnan(value) else f"{value:.1f}"
+                colour = "black" if np.isnan(value) or value >= 60 else "white"
+                ax.text(column, row, text, ha="center", va="center", color=colour, fontsize=10)
+        ax.set_xticks(range(len(batches)), [f"{b} edit{'' if b == '1' else 's'}" for b in batches])
+        ax.set_yticks(range(len(methods)), methods)
+        ax.set_title(f"memory: {setting}")
+        ax.tick_params(length=0)
+    fig.suptitle("MQuAKE multi-hop accuracy (%) by method and edits in memory", y=1.04)
+    note = "–: no run for this cell"
+    if "base" in methods:
+        note += " (the unedited model ignores the memory, so one run of it stands for every cell)"
+    fig.text(0.5, -0.04, note, ha="center", fontsize=8, color="#555555")
+    fig.colorbar(image, ax=axes[0].tolist(), fraction=0.04, pad=0.02, label="multi-hop accuracy (%)")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
 
 
 def _plot(
@@ -155,7 +243,9 @@ def write_report(summaries: Sequence[Mapping], out: Path) -> tuple[Path, Path]:
     md = out / "report.md"
     md.write_text("\n".join(lines) + "\n", encoding="utf-8")
     png = out / "report.png"
-    if mq:
+    if mq and is_matrix(mq):
+        _plot_matrix(png, mq)
+    elif mq:
         hop_keys = sorted({k for s in mq for k in s.get("by_hops", {})}, key=int)
         values = [[s.get("by_hops", {}).get(k) for k in hop_keys] + [s.get("multihop_acc")] for s in mq]
         groups = [f"{k}-hop" for k in hop_keys] + ["all"]
