@@ -1,21 +1,31 @@
-"""`hopedit bench`: what each method costs on this machine, and how the memory scales.
+"""`hopedit bench`: what each method costs on this machine, how the memory scales, and what the CPU can do.
 
-Methods answer the same questions over the same memory (the edits of a few MQuAKE-hard training cases
-shipped in evals/data, or of --data), batched and one at a time. The memory part fills a store with
-synthetic facts and times queries at each requested size.
+One run writes bench.json, bench.md and bench.png with:
+
+- the machine: CPU model and features (AVX-512, AMX, ...), the measured matmul rate per precision, and
+  the load average at start and end (timings on a shared CPU need that context);
+- methods over the same memory (the edits of a few MQuAKE-hard training cases in evals/data, or --data):
+  questions/s batched and one at a time, p50/p95 latency, model calls, tokens, and the share of the
+  fp32 matmul rate the pipeline reaches for the tokens it processes;
+- the memory at each requested size (synthetic facts with history, `evals.synthetic`), embedded and on
+  a Chroma server: ingest rate, fact search and retrieval p50/p95, opening time;
+- cold start and peak RSS of fresh `hopedit` processes: `ask`, `chat` up to its first answer, `serve`
+  up to a ready /health;
+- `figures`: the headline numbers issue 16 tracks, in one place, so runs compare side by side.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,9 +34,38 @@ from evals.mquake_data import load_cases
 from evals.progress import progress_bar
 from evals.resources import Resources
 from evals.results import write_json
+from evals.synthetic import bench_queries, synthetic_facts
 
 DEFAULT_CASES = Path(__file__).parent / "data" / "bench_cases.json"
-_RELATIONS = ("is a citizen of", "was born in", "works for", "is married to", "speaks", "plays for")
+MODES = ("embedded", "server")
+_INGEST_CHUNK = 10_000  # facts per Memory.add: large writes, as a real graph load makes
+_QUERIES = 50  # timed searches and retrievals per memory size
+_MATMUL_SIZE = 1024
+# Every key bench.json has at the top level; a test checks a run writes them all.
+RESULT_KEYS = (
+    "command",
+    "data",
+    "machine",
+    "matmul",
+    "methods",
+    "memory_scaling",
+    "commands",
+    "figures",
+    "limits",
+    "peak_rss_mib",
+    "latency_unit",
+)
+FIGURE_KEYS = (
+    "max_facts",
+    "search_p95_ms",
+    "retrieve_p50_ms",
+    "ingest_facts_per_second",
+    "open_seconds",
+    "cold_start_ask_seconds",
+    "peak_rss_ask_mib",
+    "pipeline_vs_mello_batched",
+    "pipeline_single_p50_seconds",
+)
 
 
 @dataclass
@@ -37,10 +76,18 @@ class BenchConfig:
     n_questions: int = 30
     n_single: int = 10
     scales: list[int] = field(default_factory=lambda: [1000, 10000, 100000])
+    modes: list[str] = field(default_factory=lambda: list(MODES))
     cold_start: bool = True
     seed: int = 0
     command: str = ""
     resources: Resources = field(default_factory=Resources)
+
+    def __post_init__(self) -> None:
+        unknown = [mode for mode in self.modes if mode not in MODES]
+        if unknown:
+            raise ValueError(f"unknown memory mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}")
+        if any(scale <= 0 for scale in self.scales):
+            raise ValueError(f"memory sizes must be positive, got {self.scales}")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -54,6 +101,67 @@ def _questions(cases: list[dict], n: int) -> list[str]:
     """Round-robin over the cases' paraphrases so n questions touch as many cases as possible."""
     pool = [case["questions"][i] for i in range(3) for case in cases]
     return pool[:n]
+
+
+# ---------------------------------------------------------------------------------------------- machine
+
+
+def machine_info() -> dict:
+    import torch
+
+    from memory.cpu import REPORTED_FLAGS, cpu_features, cpu_model
+
+    features = cpu_features()
+    return {
+        "cpu_model": cpu_model(),
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "features": [flag for flag in REPORTED_FLAGS if flag in features],
+        "load_average_start": list(os.getloadavg()),
+    }
+
+
+def matmul_rates(size: int = _MATMUL_SIZE, seconds: float = 1.0) -> list[dict]:
+    """GFLOP/s of a size^3 matmul per precision, on torch's threads (int8 where torch has a CPU kernel)."""
+    import torch
+
+    rows = []
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16), ("int8", torch.int8)):
+        if dtype is torch.int8:
+            a = torch.randint(-100, 100, (size, size), dtype=torch.int8)
+            b = torch.randint(-100, 100, (size, size), dtype=torch.int8)
+
+            def run(a: torch.Tensor = a, b: torch.Tensor = b) -> torch.Tensor:
+                return torch._int_mm(a, b)
+        else:
+            a = torch.randn(size, size, dtype=dtype)
+            b = torch.randn(size, size, dtype=dtype)
+
+            def run(a: torch.Tensor = a, b: torch.Tensor = b) -> torch.Tensor:
+                return a @ b
+
+        try:
+            run()  # warm-up (and the check that the kernel exists)
+        except RuntimeError as error:
+            rows.append({"precision": name, "gflops": None, "size": size, "note": str(error)[:120]})
+            continue
+        reps, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            run()
+            reps += 1
+        elapsed = time.perf_counter() - started
+        rows.append({"precision": name, "gflops": 2 * size**3 * reps / elapsed / 1e9, "size": size})
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- methods
+
+
+def _model_parameters(resources: Resources) -> int | None:
+    llm = getattr(getattr(resources, "engine", None), "loaded_llm", None)
+    if llm is None:
+        return None
+    return sum(parameter.numel() for parameter in llm.loaded.model.parameters())
 
 
 def bench_method(cfg: BenchConfig, method: str, memory: Any, questions: list[str]) -> dict:
@@ -71,78 +179,274 @@ def bench_method(cfg: BenchConfig, method: str, memory: Any, questions: list[str
             agent.answer(question)
             latencies.append(time.perf_counter() - t0)
             advance(1)
+    tokens = sum(answer.prompt_tokens + answer.completion_tokens for answer in answers)
+    parameters = _model_parameters(cfg.resources)
     return {
         "method": method,
         "n_questions": len(questions),
         "batched_seconds": batched,
         "batched_qps": len(questions) / batched,
         "single_n": len(latencies),
-        "single_qps": len(latencies) / sum(latencies),
-        "latency_p50": percentile(latencies, 50),
-        "latency_p95": percentile(latencies, 95),
+        "single_qps": len(latencies) / sum(latencies) if latencies else None,
+        "latency_p50": percentile(latencies, 50) if latencies else None,
+        "latency_p95": percentile(latencies, 95) if latencies else None,
         "model_calls_per_question": sum(a.model_calls for a in answers) / len(answers),
+        "tokens_per_question": tokens / len(answers),
+        # A forward pass costs about 2 FLOPs per parameter per token (attention over short prompts is
+        # small next to that); tokens a prefix cache skipped are counted, so this is an upper bound.
+        "model_parameters": parameters,
+        "achieved_gflops": 2 * parameters * tokens / batched / 1e9 if parameters and tokens else None,
     }
 
 
-def _synthetic_facts(start: int, count: int, rng: random.Random) -> list[Any]:
-    from memory.facts import Fact
-
-    facts = []
-    for i in range(start, start + count):
-        relation = _RELATIONS[i % len(_RELATIONS)]
-        facts.append(
-            Fact(f"Person {i}", relation, f"Place {rng.randrange(10 * (i + 1))}", kind="edit", source="bench")
-        )
-    return facts
+# ----------------------------------------------------------------------------------------------- memory
 
 
-def bench_memory(scales: list[int], seed: int, tmp: Path) -> list[dict]:
-    """Fill one store up to each scale in chunks, timing ingestion, then time search and retrieve."""
-    from memory import Memory
+def _rss_mib() -> float:
+    """This process's resident set now (Linux /proc; the peak where that is missing)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    mem = Memory.open(tmp / "scale-store")
-    rng = random.Random(seed)
-    rows, size, chunk = [], 0, 1000
-    with progress_bar("memory: ingesting synthetic facts", total=max(scales)) as advance:
-        for scale in sorted(scales):
-            t0 = time.perf_counter()
-            added = scale - size
-            while size < scale:
-                n = min(chunk, scale - size)
-                mem.add(_synthetic_facts(size, n, rng))
-                size += n
-                advance(n)
-            ingest = time.perf_counter() - t0
-            queries = [f"Where was Person {rng.randrange(size)} born?" for _ in range(20)]
-            search, retrieve = [], []
-            for query in queries:
-                t1 = time.perf_counter()
-                mem.search(query, k=5)
-                search.append(time.perf_counter() - t1)
-                t2 = time.perf_counter()
-                mem.retrieve(query)
-                retrieve.append(time.perf_counter() - t2)
-            rows.append(
-                {
+
+@contextmanager
+def chroma_server(data_dir: Path, timeout_s: float = 60.0) -> Iterator[str]:
+    """`chroma run` from this venv on a free port; yields its URL once the heartbeat answers."""
+    import socket
+
+    import httpx
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    chroma = Path(sys.executable).parent / "chroma"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = (data_dir.parent / f"chroma-{port}.log").open("w")
+    process = subprocess.Popen(
+        [str(chroma), "run", "--path", str(data_dir), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"chroma run exited with {process.returncode}; see {log.name}")
+            try:
+                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("the Chroma server did not answer its heartbeat")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _time_queries(memory: Any, size: int, seed: int) -> dict:
+    from memory.embedder import embed
+
+    embed(["warm-up"])
+    search, retrieve = [], []
+    for query in bench_queries(size, _QUERIES, seed):
+        t0 = time.perf_counter()
+        memory.search(query, k=5)
+        t1 = time.perf_counter()
+        memory.retrieve(query)
+        t2 = time.perf_counter()
+        search.append(t1 - t0)
+        retrieve.append(t2 - t1)
+    return {
+        "search_p50_ms": 1000 * percentile(search, 50),
+        "search_p95_ms": 1000 * percentile(search, 95),
+        "retrieve_p50_ms": 1000 * percentile(retrieve, 50),
+        "retrieve_p95_ms": 1000 * percentile(retrieve, 95),
+    }
+
+
+def bench_memory(
+    scales: list[int], seed: int, mode: str, open_memory: Callable[[], Any], store_dir: Path | None
+) -> list[dict]:
+    """Fill one memory up to each size in large writes, timing the ingest, queries and a re-open."""
+    rows, size = [], 0
+    memory = open_memory()
+    try:
+        with progress_bar(f"memory ({mode}): ingesting synthetic facts", total=max(scales)) as advance:
+            for scale in sorted(scales):
+                added, started = scale - size, time.perf_counter()
+                while size < scale:
+                    n = min(_INGEST_CHUNK, scale - size)
+                    memory.add(synthetic_facts(size, n, seed))
+                    size += n
+                    advance(n)
+                ingest = time.perf_counter() - started
+                row: dict[str, Any] = {
+                    "mode": mode,
                     "facts": size,
-                    "ingest_facts_per_second": added / ingest,
-                    "search_p50_ms": 1000 * percentile(search, 50),
-                    "search_p95_ms": 1000 * percentile(search, 95),
-                    "retrieve_p50_ms": 1000 * percentile(retrieve, 50),
-                    "retrieve_p95_ms": 1000 * percentile(retrieve, 95),
+                    "ingest_seconds": ingest,
+                    "ingest_facts_per_second": added / ingest if ingest > 0 else None,
+                    **_time_queries(memory, size, seed),
                 }
-            )
+                stats = memory.stats()
+                row["active"] = stats["active"]
+                row["history"] = stats["inactive"]
+                memory.close()
+                started = time.perf_counter()
+                memory = open_memory()
+                row["open_seconds"] = time.perf_counter() - started
+                row["rss_mib"] = _rss_mib()
+                if store_dir is not None:
+                    memory.close()
+                    row["stats_command"] = run_command(
+                        "facts stats", [*_hopedit(), "facts", "stats", "--store", str(store_dir)]
+                    )
+                    memory = open_memory()
+                rows.append(row)
+    finally:
+        memory.close()
     return rows
 
 
-def cold_start(question: str, store: Path) -> dict:
-    """Wall time of a fresh `hopedit ask` process (imports, model load, one answer)."""
+# --------------------------------------------------------------------------------------------- commands
+
+
+def _hopedit() -> list[str]:
     exe = Path(sys.executable).parent / "hopedit"
-    command = [str(exe) if exe.exists() else (shutil.which("hopedit") or "hopedit")]
-    command += ["ask", question, "--method", "base", "--store", str(store)]
-    t0 = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
-    return {"seconds": time.perf_counter() - t0, "returncode": done.returncode, "command": " ".join(command)}
+    return [str(exe) if exe.exists() else (shutil.which("hopedit") or "hopedit")]
+
+
+def _wait_rusage(process: subprocess.Popen, timeout_s: float) -> tuple[int, float]:
+    """Wait for one child and return (exit status, its own peak RSS in MiB), killing it after timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            process.returncode = os.waitstatus_to_exitcode(status)
+            return process.returncode, usage.ru_maxrss / 1024
+        if time.monotonic() > deadline:
+            process.kill()
+        time.sleep(0.02)
+
+
+def run_command(name: str, command: list[str], stdin: str | None = None, timeout_s: float = 600) -> dict:
+    """Wall time and peak RSS of one fresh process, from start to exit."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    if stdin is not None and process.stdin is not None:
+        process.stdin.write(stdin)
+        process.stdin.close()
+    returncode, rss = _wait_rusage(process, timeout_s)
+    return {
+        "command": name,
+        "seconds": time.perf_counter() - started,
+        "peak_rss_mib": rss,
+        "returncode": returncode,
+        "argv": " ".join(command),
+    }
+
+
+def serve_ready(store: Path, timeout_s: float = 600) -> dict:
+    """Time from starting `hopedit serve` to GET /health answering 200 (the model loaded), and its RSS."""
+    import socket
+
+    import httpx
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [*_hopedit(), "serve", "--port", str(port), "--store", str(store)]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ready, deadline = None, time.monotonic() + timeout_s
+    while ready is None and time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2.0).status_code == 200:
+                ready = time.perf_counter() - started
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    process.terminate()
+    returncode, rss = _wait_rusage(process, 30)
+    return {
+        "command": "serve ready",
+        "seconds": ready,
+        "peak_rss_mib": rss,
+        "returncode": 0 if ready is not None else returncode,
+        "argv": " ".join(command),
+    }
+
+
+def bench_commands(question: str, tmp: Path, data: Path) -> list[dict]:
+    """Each command from a fresh process on a memory of the bench's edits (disk cache warmed first)."""
+    store = tmp / "cold-store"
+    loaded = run_command(
+        "facts load", [*_hopedit(), "facts", "load", str(data), "--format", "mquake", "--store", str(store)]
+    )
+    if loaded["returncode"] != 0:
+        raise RuntimeError(f"bench: `{loaded['argv']}` failed with exit code {loaded['returncode']}")
+    ask = [*_hopedit(), "ask", question, "--store", str(store)]
+    run_command("warm-up", ask)  # pages the model and libraries into the disk cache
+    return [
+        run_command("ask", ask),
+        run_command(
+            "chat first answer", [*_hopedit(), "chat", "--store", str(store)], f"{question}\n/quit\n"
+        ),
+        serve_ready(store),
+    ]
+
+
+# ------------------------------------------------------------------------------------------------- run
+
+
+def _figures(result: dict) -> dict:
+    """The numbers issue 16 tracks: the memory at its largest size, cold start, throughput ratios."""
+    embedded = [row for row in result["memory_scaling"] if row["mode"] == "embedded"]
+    largest = max(embedded, key=lambda row: row["facts"]) if embedded else {}
+    commands = {row["command"]: row for row in result["commands"]}
+    methods = {row["method"]: row for row in result["methods"]}
+    pipeline, mello = methods.get("instructed"), methods.get("mello")
+    return {
+        "max_facts": largest.get("facts"),
+        "search_p95_ms": largest.get("search_p95_ms"),
+        "retrieve_p50_ms": largest.get("retrieve_p50_ms"),
+        "ingest_facts_per_second": largest.get("ingest_facts_per_second"),
+        "open_seconds": largest.get("open_seconds"),
+        "cold_start_ask_seconds": commands.get("ask", {}).get("seconds"),
+        "peak_rss_ask_mib": commands.get("ask", {}).get("peak_rss_mib"),
+        "pipeline_vs_mello_batched": (
+            pipeline["batched_qps"] / mello["batched_qps"] if pipeline and mello else None
+        ),
+        "pipeline_single_p50_seconds": pipeline["latency_p50"] if pipeline else None,
+    }
+
+
+def _limits(scales: list[int], rows: list[dict]) -> str:
+    """Where the memory sizes stop, stated from this run's own ingest rate."""
+    if not rows or max(scales) >= 1_000_000:
+        return ""
+    rate = min((row["ingest_facts_per_second"] or 0.0) for row in rows if row["mode"] == "embedded") or 0.0
+    estimate = f"about {1_000_000 / rate / 60:.0f} min of ingest at this run's slowest rate" if rate else ""
+    return f"1M facts not run (largest: {max(scales)}); {estimate}".rstrip("; ")
 
 
 def run_bench(cfg: BenchConfig) -> dict:
@@ -153,82 +457,170 @@ def run_bench(cfg: BenchConfig) -> dict:
     result: dict[str, Any] = {
         "command": cfg.command,
         "data": str(cfg.data or DEFAULT_CASES.name),
+        "machine": machine_info(),
+        "matmul": matmul_rates(),
         "methods": [],
+        "memory_scaling": [],
+        "commands": [],
     }
     with tempfile.TemporaryDirectory(prefix="hopedit-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        memory = Memory.open(tmp / "store")
         batch_file = tmp / "cases.json"
         batch_file.write_text(json.dumps(cases), encoding="utf-8")
-        t0 = time.perf_counter()
-        loaded = memory.load_file(batch_file, format="mquake", kind="edit")
-        result["edit_facts"] = len(loaded.added)
-        result["edit_ingest_facts_per_second"] = len(loaded.added) / (time.perf_counter() - t0)
-        for method in cfg.methods:
-            result["methods"].append(bench_method(cfg, method, memory, questions))
-        result["memory_scaling"] = bench_memory(cfg.scales, cfg.seed, tmp) if cfg.scales else []
-        result["cold_start"] = cold_start(questions[0], tmp / "store") if cfg.cold_start else None
-    usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    result["peak_rss_mib"] = usage / 1024
+        if cfg.methods:
+            with Memory.open(tmp / "store") as memory:
+                t0 = time.perf_counter()
+                loaded = memory.load_file(batch_file, format="mquake", kind="edit")
+                result["edit_facts"] = len(loaded.added)
+                result["edit_ingest_facts_per_second"] = len(loaded.added) / (time.perf_counter() - t0)
+                for method in cfg.methods:
+                    result["methods"].append(bench_method(cfg, method, memory, questions))
+        fp32 = next((row["gflops"] for row in result["matmul"] if row["precision"] == "fp32"), None)
+        for row in result["methods"]:
+            achieved = row["achieved_gflops"]
+            row["share_of_fp32_matmul"] = achieved / fp32 if achieved and fp32 else None
+        for mode in cfg.modes if cfg.scales else []:
+            if mode == "embedded":
+                store_dir = tmp / "scale-embedded"
+                result["memory_scaling"] += bench_memory(
+                    cfg.scales, cfg.seed, mode, lambda store_dir=store_dir: Memory.open(store_dir), store_dir
+                )
+            else:
+                with chroma_server(tmp / "scale-server") as url:
+                    result["memory_scaling"] += bench_memory(
+                        cfg.scales, cfg.seed, mode, lambda url=url: Memory.open(chroma_url=url), None
+                    )
+        if cfg.cold_start:
+            result["commands"] = bench_commands(questions[0], tmp, batch_file)
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     result["latency_unit"] = "seconds per question"
-    result["load_average"] = list(os.getloadavg())  # timings on a shared CPU need this context
+    result["machine"]["load_average_end"] = list(os.getloadavg())
+    result["figures"] = _figures(result)
+    result["limits"] = _limits(cfg.scales, result["memory_scaling"])
     cfg.out.mkdir(parents=True, exist_ok=True)
     write_json(cfg.out / "bench.json", result)
     write_bench_report(result, cfg.out)
     return result
 
 
+# ----------------------------------------------------------------------------------------------- report
+
+
+def _num(value: Any, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def bench_markdown(result: dict) -> str:
+    machine = result["machine"]
+    rows = [
+        "# hopedit bench",
+        "",
+        f"CPU: {machine['cpu_model']}, {machine['cpus']} CPUs, torch threads {machine['torch_threads']}; "
+        f"features: {', '.join(machine['features']) or 'none reported'}",
+        f"load average at start {machine['load_average_start']}, at end {machine.get('load_average_end')}",
+        "",
+        "| matmul precision | GFLOP/s |",
+        "| --- | --- |",
+        *(f"| {r['precision']} ({r['size']}^3) | {_num(r['gflops'])} |" for r in result["matmul"]),
+        "",
+        "## Figures",
+        "",
+        "| figure | value |",
+        "| --- | --- |",
+        *(
+            f"| {key} | {_num(value, 2) if isinstance(value, float) else value} |"
+            for key, value in result["figures"].items()
+        ),
+    ]
+    if result.get("limits"):
+        rows += ["", f"Limit: {result['limits']}"]
+    rows += [
+        "",
+        "## Methods",
+        "",
+        "| method | batched q/s | single q/s | p50 s | p95 s | model calls/q | tokens/q | GFLOP/s "
+        "| of fp32 matmul |",
+        "|" + " --- |" * 9,
+    ]
+    for m in result["methods"]:
+        share = m.get("share_of_fp32_matmul")
+        rows.append(
+            f"| {m['method']} | {m['batched_qps']:.2f} | {_num(m['single_qps'], 2)} "
+            f"| {_num(m['latency_p50'], 2)} | {_num(m['latency_p95'], 2)} "
+            f"| {m['model_calls_per_question']:.1f} | {m['tokens_per_question']:.0f} "
+            f"| {_num(m['achieved_gflops'])} | {'–' if share is None else f'{100 * share:.0f}%'} |"
+        )
+    rows += [
+        "",
+        "## Memory scaling (synthetic facts with history)",
+        "",
+        "| mode | facts | ingest facts/s | search p50 ms | search p95 ms | retrieve p50 ms | retrieve p95 ms "
+        "| open s | `facts stats` s | RSS MiB |",
+        "|" + " --- |" * 10,
+    ]
+    for r in result["memory_scaling"]:
+        stats = r.get("stats_command")
+        rows.append(
+            f"| {r['mode']} | {r['facts']} | {_num(r['ingest_facts_per_second'], 0)} "
+            f"| {r['search_p50_ms']:.1f} | {r['search_p95_ms']:.1f} "
+            f"| {r['retrieve_p50_ms']:.1f} | {r['retrieve_p95_ms']:.1f} | {r['open_seconds']:.2f} "
+            f"| {_num(stats['seconds'], 2) if stats else '–'} | {r['rss_mib']:.0f} |"
+        )
+    rows += ["", "## Fresh processes", "", "| command | seconds | peak RSS MiB | exit |", "|" + " --- |" * 4]
+    rows += [
+        f"| {c['command']} | {_num(c['seconds'], 2)} | {c['peak_rss_mib']:.0f} | {c['returncode']} |"
+        for c in result["commands"]
+    ]
+    rows += [
+        "",
+        f"Bench process peak RSS: {result['peak_rss_mib']:.0f} MiB",
+        "",
+        f"Command: `{result['command']}`",
+    ]
+    return "\n".join(rows) + "\n"
+
+
 def write_bench_report(result: dict, out: Path) -> None:
-    """bench.md (tables + command) and bench.png (throughput per method, query latency per memory size)."""
+    """bench.md and bench.png: throughput per method, query latency and ingest rate per memory size."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = ["| method | batched q/s | single q/s | p50 s | p95 s | model calls/q |", "|" + " --- |" * 6]
-    rows += [
-        f"| {m['method']} | {m['batched_qps']:.2f} | {m['single_qps']:.2f} | {m['latency_p50']:.2f} "
-        f"| {m['latency_p95']:.2f} | {m['model_calls_per_question']:.1f} |"
-        for m in result["methods"]
-    ]
-    rows += [
-        "",
-        "| facts | ingest facts/s | search p50 ms | search p95 ms | retrieve p50 ms |",
-        "|" + " --- |" * 5,
-    ]
-    rows += [
-        f"| {r['facts']} | {r['ingest_facts_per_second']:.0f} | {r['search_p50_ms']:.1f} "
-        f"| {r['search_p95_ms']:.1f} | {r['retrieve_p50_ms']:.1f} |"
-        for r in result.get("memory_scaling", [])
-    ]
-    cold = result.get("cold_start")
-    rows += [
-        "",
-        f"cold start (`hopedit ask`, base): {cold['seconds']:.1f} s" if cold else "cold start: not measured",
-        f"peak RSS: {result['peak_rss_mib']:.0f} MiB; load average: {result.get('load_average')}",
-        "",
-        f"Command: `{result['command']}`",
-    ]
-    (out / "bench.md").write_text("# hopedit bench\n\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    (out / "bench.md").write_text(bench_markdown(result), encoding="utf-8")
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.2))
     names = [m["method"] for m in result["methods"]]
     xs = range(len(names))
     left.bar([x - 0.2 for x in xs], [m["batched_qps"] for m in result["methods"]], 0.4, label="batched")
-    left.bar([x + 0.2 for x in xs], [m["single_qps"] for m in result["methods"]], 0.4, label="one at a time")
+    left.bar(
+        [x + 0.2 for x in xs], [m["single_qps"] or 0 for m in result["methods"]], 0.4, label="one at a time"
+    )
     left.set_xticks(list(xs), names)
     left.set_ylabel("questions / s")
     left.set_title("Throughput per method")
-    left.legend()
-    scaling = result.get("memory_scaling", [])
-    if scaling:
-        facts = [r["facts"] for r in scaling]
-        right.plot(facts, [r["search_p50_ms"] for r in scaling], "o-", label="search p50")
-        right.plot(facts, [r["retrieve_p50_ms"] for r in scaling], "s-", label="retrieve p50")
-        right.set_xscale("log")
-        right.set_xlabel("facts in memory")
-        right.set_ylabel("ms")
-        right.set_title("Query latency")
-        right.legend()
+    if names:
+        left.legend()
+    for mode, style in (("embedded", "-"), ("server", "--")):
+        rows = [r for r in result["memory_scaling"] if r["mode"] == mode]
+        if not rows:
+            continue
+        facts = [r["facts"] for r in rows]
+        for key, marker in (
+            ("search_p50_ms", "o"),
+            ("search_p95_ms", "^"),
+            ("retrieve_p50_ms", "s"),
+            ("retrieve_p95_ms", "v"),
+        ):
+            middle.plot(facts, [r[key] for r in rows], marker + style, label=f"{mode} {key[:-3]}")
+        right.plot(facts, [r["ingest_facts_per_second"] or 0 for r in rows], "o" + style, label=mode)
+    for axis, title, ylabel in ((middle, "Query latency", "ms"), (right, "Ingest rate", "facts / s")):
+        axis.set_xscale("log")
+        axis.set_xlabel("facts in memory")
+        axis.set_ylabel(ylabel)
+        axis.set_title(title)
+        if axis.lines:
+            axis.legend(fontsize=7)
+    middle.set_yscale("log")
     fig.tight_layout()
     fig.savefig(out / "bench.png", dpi=110)
     plt.close(fig)
@@ -236,37 +628,6 @@ def write_bench_report(result: dict, out: Path) -> None:
 
 def print_bench(result: dict) -> None:
     from rich.console import Console
-    from rich.table import Table
+    from rich.markdown import Markdown
 
-    console = Console()
-    table = Table(
-        title=f"Methods on {result['methods'][0]['n_questions'] if result['methods'] else 0} questions"
-    )
-    for column in ("method", "batched q/s", "single q/s", "p50 s", "p95 s", "model calls/q"):
-        table.add_column(column, justify="right")
-    for row in result["methods"]:
-        table.add_row(
-            row["method"],
-            f"{row['batched_qps']:.2f}",
-            f"{row['single_qps']:.2f}",
-            f"{row['latency_p50']:.2f}",
-            f"{row['latency_p95']:.2f}",
-            f"{row['model_calls_per_question']:.1f}",
-        )
-    console.print(table)
-    if result.get("memory_scaling"):
-        mem_table = Table(title="Memory scaling (synthetic facts)")
-        for column in ("facts", "ingest facts/s", "search p50 ms", "search p95 ms", "retrieve p50 ms"):
-            mem_table.add_column(column, justify="right")
-        for row in result["memory_scaling"]:
-            mem_table.add_row(
-                str(row["facts"]),
-                f"{row['ingest_facts_per_second']:.0f}",
-                f"{row['search_p50_ms']:.1f}",
-                f"{row['search_p95_ms']:.1f}",
-                f"{row['retrieve_p50_ms']:.1f}",
-            )
-        console.print(mem_table)
-    if result.get("cold_start"):
-        console.print(f"cold start (`hopedit ask`): {result['cold_start']['seconds']:.1f} s")
-    console.print(f"peak RSS: {result['peak_rss_mib']:.0f} MiB")
+    Console().print(Markdown(bench_markdown(result)))
