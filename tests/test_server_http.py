@@ -48,6 +48,8 @@ def test_api_key_required_on_v1_but_not_on_health(server: RunningServer) -> None
     assert _error(httpx.get(f"{server.v1}/models"), 401)["type"] == "authentication_error"
     wrong = {"Authorization": "Bearer not-the-key"}
     _error(httpx.get(f"{server.v1}/models", headers=wrong), 401)
+    for malformed in ("Bearer ключ".encode(), b"\xff\xfe", b"Bearer", b"Basic dGVzdA==", b"Bearer  "):
+        _error(httpx.get(f"{server.v1}/models", headers={"Authorization": malformed}), 401)
     _error(httpx.post(f"{server.v1}/facts", json={"subject": "a", "relation": "b", "object": "c"}), 401)
     health = httpx.get(f"{server.url}/health")
     assert health.status_code == 200 and health.json()["status"] == "ok"
@@ -175,11 +177,12 @@ def test_load_fact_file_and_report_bad_line(client: httpx.Client) -> None:
         {"subject": subject, "relation": "official language", "object": "Quux"},
     ]
     body = "\n".join(json.dumps(row) for row in rows).encode()
-    loaded = client.post(
-        "/v1/facts:load", params={"format": "jsonl", "filename": "edits.jsonl"}, content=body
+    loaded = client.post(  # an upload is a background job; wait=true answers once it is done
+        "/v1/facts:load", params={"format": "jsonl", "filename": "edits.jsonl", "wait": "true"}, content=body
     )
     assert loaded.status_code == 200, loaded.text
-    assert sorted(f["object"] for f in loaded.json()["added"]) == ["Queen Ada", "Quux"]
+    assert loaded.json()["status"] == "done"
+    assert sorted(f["object"] for f in loaded.json()["result"]["added"]) == ["Queen Ada", "Quux"]
 
     broken = body + b'\n{"subject": "only a subject"\n'
     error = _error(
