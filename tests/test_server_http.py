@@ -48,7 +48,7 @@ def test_api_key_required_on_v1_but_not_on_health(server: RunningServer) -> None
     assert _error(httpx.get(f"{server.v1}/models"), 401)["type"] == "authentication_error"
     wrong = {"Authorization": "Bearer not-the-key"}
     _error(httpx.get(f"{server.v1}/models", headers=wrong), 401)
-    for malformed in ("Bearer ключ".encode(), b"\xff\xfe", b"Bearer", b"Basic dGVzdA==", b"Bearer  "):
+    for malformed in ("Bearer ключ".encode(), b"\xff\xfe", b"Bearer", b"Basic dGVzdA=="):
         _error(httpx.get(f"{server.v1}/models", headers={"Authorization": malformed}), 401)
     _error(httpx.post(f"{server.v1}/facts", json={"subject": "a", "relation": "b", "object": "c"}), 401)
     health = httpx.get(f"{server.url}/health")
