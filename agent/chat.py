@@ -251,6 +251,8 @@ class ChatRepl:
 
 
 def _file_error_text(error: Exception) -> str:
+    if getattr(error, "unit", None) == "record":  # FactFileError already says "file: record N:"
+        return str(error)
     path = getattr(error, "path", None)
     line = getattr(error, "line", None)
     message = str(error)

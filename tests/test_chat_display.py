@@ -6,11 +6,13 @@ The REPL runs in process on a real memory; no model is loaded (only memory comma
 from __future__ import annotations
 
 import io
+import json
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from helpers_memory import FIXTURES
 from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
@@ -66,3 +68,17 @@ def test_an_escape_sequence_typed_at_the_prompt_is_dropped() -> None:
         reader.start()
         reader.join(timeout=20)
     assert answers == ["Who founded Peltam Looms?"]
+
+
+def test_load_of_a_bad_mquake_record_names_the_record(
+    repl_and_output: tuple[ChatRepl, io.StringIO], tmp_path: Path
+) -> None:
+    records = json.loads((FIXTURES / "mquake_small.json").read_text())
+    del records[1]["requested_rewrite"]
+    path = tmp_path / "cases.json"
+    path.write_text(json.dumps(records))
+    repl, output = repl_and_output
+    repl.handle(f"/load {path}")
+    shown = " ".join(output.getvalue().split())  # rich wraps long lines
+    assert f"{path}: record 1: case record has no requested_rewrite list" in shown
+    assert f"{path}:1" not in shown and "nothing was written" in shown
