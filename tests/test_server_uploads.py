@@ -151,6 +151,14 @@ def test_cli_writer_beside_a_running_server_is_refused_and_the_server_keeps_answ
             f"memory {store} is in use by `hopedit serve` (pid {server.process.pid}); "
             "use --chroma-url, or the server's facts API"
         ) in " ".join(refused.stderr.split())
+        asked = subprocess.run(
+            [str(HOPEDIT), "ask", "Who is Tobias Renn?", "--store", str(store)],
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        assert asked.returncode == 2, asked.stdout + asked.stderr
+        assert f"is in use by `hopedit serve` (pid {server.process.pid})" in " ".join(asked.stdout.split())
         search = client.get("/v1/facts", params={"query": "Tobias Renn citizen", "k": 5})
         assert search.status_code == 200 and [f["object"] for f in search.json()["data"]] == ["Japan"]
         assert (
