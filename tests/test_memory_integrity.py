@@ -110,6 +110,7 @@ def test_second_process_is_refused_and_a_dead_holders_lock_is_taken_over(tmp_pat
         assert [fact.object for fact in memory.facts()] == ["Osaka"]
 
 
+@pytest.mark.slow
 def test_two_concurrent_loaders_one_store(tmp_path: Path) -> None:
     """A second loader started while the first is writing is refused whole; the first loads everything."""
     store = tmp_path / "store"
@@ -146,6 +147,7 @@ def test_two_concurrent_loaders_one_store(tmp_path: Path) -> None:
         assert Counter(fact.subject.split()[0] for fact in memory.facts()) == Counter({"alpha": 3000})
 
 
+@pytest.mark.slow
 def test_sigkill_during_a_large_load_leaves_nothing_of_it(tmp_path: Path) -> None:
     store = tmp_path / "store"
     with Memory.open(store) as memory:
@@ -166,6 +168,8 @@ def test_sigkill_during_a_large_load_leaves_nothing_of_it(tmp_path: Path) -> Non
         assert [hit.fact.subject for hit in memory.search("Person 7 employer", k=5)] == ["Keep"]
 
 
+@pytest.mark.slow
+@pytest.mark.ci
 def test_sigkill_while_superseding_leaves_one_active_version_per_key(tmp_path: Path) -> None:
     store = tmp_path / "store"
     keys = [(f"Person {i}", "employer") for i in range(600)]
@@ -227,6 +231,7 @@ def test_a_forked_store_is_reported_by_check_and_repaired(tmp_path: Path) -> Non
         assert stored_active_per_key(memory.store) == Counter({("Japan", "capital"): 1})
 
 
+@pytest.mark.slow
 @pytest.mark.server
 def test_two_concurrent_writers_on_a_chroma_server(tmp_path: Path) -> None:
     """The sharing mode: both loads succeed, and every key ends with exactly one stored active version."""

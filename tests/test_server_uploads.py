@@ -219,6 +219,7 @@ def test_sigkill_during_superseding_server_writes_leaves_one_active_version_per_
 
 
 @pytest.mark.slow
+@pytest.mark.ci
 @pytest.mark.server
 def test_large_upload_keeps_health_and_questions_responsive(tmp_path: Path) -> None:
     store, n = tmp_path / "store", 3000
