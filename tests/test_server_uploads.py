@@ -159,6 +159,9 @@ def test_cli_writer_beside_a_running_server_is_refused_and_the_server_keeps_answ
         )
         assert asked.returncode == 2, asked.stdout + asked.stderr
         assert f"is in use by `hopedit serve` (pid {server.process.pid})" in " ".join(asked.stdout.split())
+        chunks = (b"x" * (1 << 20) for _ in range(5))  # over the default 4 MiB, without a Content-Length
+        chunked = client.post("/v1/facts:load", params={"filename": "big.jsonl"}, content=chunks)
+        assert chunked.status_code == 413 and chunked.json()["error"]["code"] == "request_too_large"
         search = client.get("/v1/facts", params={"query": "Tobias Renn citizen", "k": 5})
         assert search.status_code == 200 and [f["object"] for f in search.json()["data"]] == ["Japan"]
         assert (
