@@ -17,6 +17,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from memory.facts import Fact
 from memory.graph import FactGraph
 from memory.store import FactStore, StoredRecord
@@ -101,7 +103,7 @@ def inspect(
         for fact_id, stamp in stamps.items():
             restamps[fact_id] = max(stamp, restamps.get(fact_id, stamp))
     stored: dict[str, Fact] = {}
-    visible: list[tuple[Fact, object]] = []
+    visible: list[tuple[Fact, np.ndarray | None]] = []
     for record in records:
         report.records += 1
         if record.load_id and record.load_id not in committed:
@@ -117,7 +119,7 @@ def inspect(
             fact = dataclasses.replace(fact, added_at=restamps[fact.id])
         visible.append((fact, record.vector))
     graph = FactGraph()
-    graph.put_many(visible)  # type: ignore[arg-type]
+    graph.put_many(visible)
     stored_active: dict[tuple[str, str], int] = defaultdict(int)
     for fact in stored.values():
         stored_active[(fact.subject, fact.relation)] += fact.active
