@@ -5,7 +5,6 @@ Heavy imports (torch, chromadb, LangChain) happen inside the commands so `hopedi
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -24,6 +23,7 @@ from rich.table import Table
 from agent.chat import FACT_SYNTAX, parse_fact, quiet_model_loading
 from agent.engine import METHODS, Engine, EngineConfig
 from agent.render import facts_table
+from memory.display import safe_json
 
 if TYPE_CHECKING:
     from agent.base import Agent, Answer
@@ -168,7 +168,7 @@ def ask(
     answer.timings["total"] = time.perf_counter() - started
     if as_json:
         payload = answer_json(question, method, answer, _fact_scores(question, answer))
-        typer.echo(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
+        typer.echo(safe_json(payload, default=str))  # control characters in names escaped
     else:
         render_answer(console, answer, method, trace="none" if method == "base" else "short")
 

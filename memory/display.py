@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 # The C0 controls, DEL, the C1 controls (0x9b is a one-byte CSI on some terminals), the line and
@@ -51,11 +52,12 @@ def _json_escape(match: re.Match[str]) -> str:
     return f"\\u{ord(match.group()):04x}"
 
 
-def safe_json(value: Any, indent: int | None = 2) -> str:
+def safe_json(value: Any, indent: int | None = 2, default: Callable[[Any], Any] | None = None) -> str:
     """JSON text with non-ASCII kept readable but every control character as a `\\uXXXX` escape.
 
     `json.dumps(ensure_ascii=False)` escapes only U+0000 to U+001F, so DEL, the C1 controls and the bidi
     overrides would reach the terminal raw. Those characters can only occur inside JSON strings, where a
     `\\uXXXX` escape decodes to the same character, so the result parses to exactly `value`.
     """
-    return _JSON_UNSAFE.sub(_json_escape, json.dumps(value, ensure_ascii=False, indent=indent))
+    text = json.dumps(value, ensure_ascii=False, indent=indent, default=default)
+    return _JSON_UNSAFE.sub(_json_escape, text)

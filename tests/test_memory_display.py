@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -35,3 +36,8 @@ def test_safe_json_escapes_controls_and_round_trips() -> None:
     assert "\x1b" not in text and "\x9b" not in text and "\u202e" not in text
     assert "Zürich" in text
     assert json.loads(text) == value
+
+
+def test_safe_json_passes_default_for_other_types() -> None:
+    assert json.loads(safe_json({"path": Path("/tmp/x\x9b")}, default=str)) == {"path": "/tmp/x\x9b"}
+    assert "\x9b" not in safe_json({"path": Path("/tmp/x\x9b")}, default=str)
