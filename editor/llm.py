@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from editor.decoding import PrefixCache, TokenHook, decode, inputs_after_prefix, offset_rows, stop_checker
-from editor.loading import LoadedModel, load_base_model
+from editor.loading import LoadedModel, load_for_inference
 
 Message = dict[str, str]
 
@@ -37,8 +37,9 @@ class LocalLLM:
         self.prefix_cache = PrefixCache()
 
     @classmethod
-    def load(cls, spec: str | None = None) -> LocalLLM:
-        return cls(load_base_model(spec))
+    def load(cls, spec: str | None = None, precision: str | None = None) -> LocalLLM:
+        """Load the base model for answering; `precision` as in `editor.loading.inference_precision`."""
+        return cls(load_for_inference(spec, precision))
 
     @property
     def model_id(self) -> str:

