@@ -35,6 +35,7 @@ FACTS = [
     },
 ]
 QUESTION = "What is the capital of Zorbania?"
+MOTTO_QUESTION = "What is the motto of Zorbania?"
 COUNTING = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,"  # the base model keeps counting: a long generation
 
 
@@ -88,7 +89,7 @@ def _streamed_text(chunks: list[dict]) -> str:
     [
         (BASE_MODEL, f"Continue the list: {COUNTING}", 64),
         # The edited model copies the motto from its instruction: a long answer read from the memory.
-        ("hopedit-instructed", "What is the motto of Zorbania?", 64),
+        ("hopedit-instructed", MOTTO_QUESTION, 64),
     ],
 )
 def test_stream_sends_tokens_as_they_are_generated(
@@ -107,44 +108,42 @@ def test_stream_sends_tokens_as_they_are_generated(
 
 @pytest.mark.ci
 def test_max_tokens_on_the_instructed_pipeline(server: RunningServer) -> None:
-    reply = _chat(server, "hopedit-instructed", "What is the motto of Zorbania?", max_tokens=2).json()
+    reply = _chat(server, "hopedit-instructed", MOTTO_QUESTION, max_tokens=2).json()
     assert reply["usage"]["completion_tokens"] <= 2
     assert reply["choices"][0]["finish_reason"] == "length"
-    longer = _chat(server, "hopedit-instructed", "What is the motto of Zorbania?", max_tokens=12).json()
+    longer = _chat(server, "hopedit-instructed", MOTTO_QUESTION, max_tokens=12).json()
     assert longer["usage"]["completion_tokens"] > 2
     assert longer["choices"][0]["message"]["content"].startswith(reply["choices"][0]["message"]["content"])
 
 
 def test_stop_on_the_instructed_pipeline(server: RunningServer) -> None:
-    plain = _chat(server, "hopedit-instructed", QUESTION).json()
-    assert plain["choices"][0]["message"]["content"] == "Quillport"
-    stopped = _chat(server, "hopedit-instructed", QUESTION, stop=["port"]).json()
-    assert stopped["choices"][0]["message"]["content"] == "Quill"
+    plain = _chat(server, "hopedit-instructed", MOTTO_QUESTION, max_tokens=16).json()
+    text = plain["choices"][0]["message"]["content"]
+    assert text.lower().startswith("seven rivers carry")
+    stopped = _chat(server, "hopedit-instructed", MOTTO_QUESTION, max_tokens=16, stop=[" carry"]).json()
+    assert stopped["choices"][0]["message"]["content"] == text[: text.index(" carry")]
     assert stopped["choices"][0]["finish_reason"] == "stop"
+    assert stopped["usage"]["completion_tokens"] < plain["usage"]["completion_tokens"]  # it stopped there
 
 
 def test_temperature_on_the_instructed_pipeline(server: RunningServer) -> None:
-    greedy = {
-        _chat(server, "hopedit-instructed", QUESTION).json()["choices"][0]["message"]["content"] for _ in "ab"
-    }
-    assert len(greedy) == 1
-    sampled = {
-        _chat(
-            server, "hopedit-instructed", "What is the motto of Zorbania?", temperature=2.0, max_tokens=8
-        ).json()["choices"][0]["message"]["content"]
-        for _ in range(4)
-    }
+    def content(**options) -> str:
+        reply = _chat(server, "hopedit-instructed", MOTTO_QUESTION, max_tokens=8, **options).json()
+        return reply["choices"][0]["message"]["content"]
+
+    assert len({content() for _ in "ab"}) == 1
+    sampled = {content(temperature=2.0) for _ in range(4)}
     assert len(sampled) > 1, "temperature 2 sampled the same text four times: it was ignored"
 
 
 def test_usage_counts_the_facts_the_model_read(server: RunningServer) -> None:
     from editor.loading import load_base_model
 
-    reply = _chat(server, "hopedit-instructed", QUESTION).json()
+    reply = _chat(server, "hopedit-instructed", MOTTO_QUESTION).json()
     tokenizer = load_base_model().tokenizer
-    question = len(tokenizer(QUESTION, add_special_tokens=False)["input_ids"])
-    fact = len(tokenizer(FACTS[0]["sentence"], add_special_tokens=False)["input_ids"])
-    assert FACTS[0]["sentence"] in [f["sentence"] for f in reply["hopedit"]["facts"]]
+    question = len(tokenizer(MOTTO_QUESTION, add_special_tokens=False)["input_ids"])
+    fact = len(tokenizer(FACTS[1]["sentence"], add_special_tokens=False)["input_ids"])
+    assert FACTS[1]["sentence"] in [f["sentence"] for f in reply["hopedit"]["facts"]]
     assert reply["usage"]["prompt_tokens"] >= question + fact
     answer = len(tokenizer(reply["choices"][0]["message"]["content"], add_special_tokens=False)["input_ids"])
     assert reply["usage"]["completion_tokens"] >= answer > 0
@@ -205,7 +204,7 @@ def _hang_up(server: RunningServer, stream: bool, after_s: float) -> None:
 
 
 def test_work_of_disconnected_clients_is_cancelled(server: RunningServer) -> None:
-    written = 'hopedit_tokens_total{model="' + BASE_MODEL + '",kind="completion"'
+    written = f'hopedit_tokens_total{{kind="completion",model="{BASE_MODEL}"}}'
     before_tokens = _metric(server, written)
     before_cancelled = _metric(server, "hopedit_cancelled_requests_total")
     clients = [threading.Thread(target=_hang_up, args=(server, i == 0, 1.5)) for i in range(3)]
@@ -246,3 +245,19 @@ def test_full_queue_answers_429_with_retry_after(tmp_path) -> None:
         assert refused.status_code == 429, refused.text
         assert refused.headers["Retry-After"] == "1"
         assert refused.json()["error"]["code"] == "queue_full"
+
+
+def test_a_decomposition_pipeline_stops_at_its_next_model_call_when_its_client_left(
+    server: RunningServer,
+) -> None:
+    whole = _chat(server, "hopedit-mello", QUESTION).json()
+    assert whole["hopedit"]["model_calls"] >= 2  # else there is no later call to skip
+    read = 'hopedit_tokens_total{kind="prompt",model="hopedit-mello"}'
+    before = _metric(server, read)
+    body = {"model": "hopedit-mello", "messages": [{"role": "user", "content": QUESTION}]}
+    with pytest.raises(httpx.TimeoutException):
+        httpx.post(f"{server.v1}/chat/completions", json=body, timeout=1.0)
+    deadline = time.monotonic() + 120
+    while _metric(server, read) == before and time.monotonic() < deadline:
+        time.sleep(0.5)  # the pipeline reports its tokens when it stops
+    assert 0 < _metric(server, read) - before < whole["usage"]["prompt_tokens"], "it ran every call"

@@ -3,7 +3,8 @@
 Concurrent requests meet in `DynamicBatcher`s: one for raw generation on the base model and one per
 QA pipeline, so 16 clients cost about one batched decoding run instead of 16. Every request carries a
 `TokenStream`, through which the decoding loop streams its tokens and learns that its client hung up
-(the row then leaves the batch at the next step; a request still queued never runs).
+(the row then leaves the batch at the next step; a request still queued never runs; MeLLo and PokeMQA
+stop at their next model call).
 
 Admission bounds the work in flight: beyond `max_queue` requests a client hears 429 at once, with
 `Retry-After`.
@@ -24,8 +25,13 @@ import copy
 import threading
 from collections.abc import AsyncGenerator, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.outputs import LLMResult
+from langchain_core.tracers.context import register_configure_hook
 
 from agent.batching import BatcherFull, DynamicBatcher
 from agent.server.config import ServerConfig
@@ -299,22 +305,58 @@ class GenerationService:
 
     @staticmethod
     def _several_calls(agent: Any, jobs: list[Job]) -> list[Answer]:
-        """One question per thread (the chat model batches their calls), each counting the tokens of
-        its own model calls; a job whose client left before its turn is skipped."""
-        from langchain_core.callbacks import get_usage_metadata_callback
-
+        """One question per thread (the chat model batches their calls). Each counts the tokens of its
+        own model calls, and stops at its next model call once its client has left."""
         from agent.base import Answer
         from agent.runnables import BATCH_CONCURRENCY
 
         def answer(job: Job) -> Answer:
-            if job.stream.cancelled:
-                return Answer("")
-            with get_usage_metadata_callback() as usage:
+            watcher = JobCallbacks(job.stream)
+            token = _JOB_CALLBACKS.set(watcher)
+            try:
                 result = agent.answer(job.prompt)
-            counts = usage.usage_metadata.values()
-            result.prompt_tokens = sum(u.get("input_tokens", 0) for u in counts)
-            result.completion_tokens = sum(u.get("output_tokens", 0) for u in counts)
+            except ClientLeft:
+                return Answer(
+                    "", prompt_tokens=watcher.prompt_tokens, completion_tokens=watcher.completion_tokens
+                )
+            finally:
+                _JOB_CALLBACKS.reset(token)
+            result.prompt_tokens, result.completion_tokens = watcher.prompt_tokens, watcher.completion_tokens
             return result
 
         with ThreadPoolExecutor(max_workers=min(BATCH_CONCURRENCY, len(jobs))) as pool:
             return list(pool.map(answer, jobs))
+
+
+class ClientLeft(Exception):
+    """Raised at a pipeline's next model call after its client hung up, to stop its work there."""
+
+
+class JobCallbacks(BaseCallbackHandler):
+    """Per-job LangChain callbacks for the multi-call pipelines: token usage and cancellation."""
+
+    raise_error = True  # ClientLeft must reach the agent's caller, not just a log line
+
+    def __init__(self, stream: TokenStream) -> None:
+        self.stream = stream
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self._lock = threading.Lock()
+
+    def on_chat_model_start(self, serialized: dict[str, Any], messages: Any, **kwargs: Any) -> None:
+        if self.stream.cancelled:
+            raise ClientLeft("the client hung up")
+
+    def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
+        for generations in response.generations:
+            for generation in generations:
+                usage = getattr(getattr(generation, "message", None), "usage_metadata", None) or {}
+                with self._lock:
+                    self.prompt_tokens += usage.get("input_tokens", 0)
+                    self.completion_tokens += usage.get("output_tokens", 0)
+
+
+# The running job's callbacks, seen by every LangChain call its thread makes (registered once: LangChain
+# keeps every registered hook for the life of the process).
+_JOB_CALLBACKS: ContextVar[JobCallbacks | None] = ContextVar("hopedit_serve_job", default=None)
+register_configure_hook(_JOB_CALLBACKS, inheritable=True)
