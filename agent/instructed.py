@@ -110,12 +110,16 @@ class InstructedAgent:
                 "top_scores": retrieval.top_scores,
             },
         )
+        decided_by = retrieval.evidence.get("decided_by", "")
         gate = Step(
             "gate",
-            "relevant: answer with the facts as instructions"
-            if edited
-            else "nothing relevant: unedited model",
-            {"gated": retrieval.gated},
+            (
+                "relevant: answer with the facts as instructions"
+                if edited
+                else "nothing relevant: unedited model"
+            )
+            + (f" ({decided_by})" if decided_by else ""),
+            {"gated": retrieval.gated, "evidence": retrieval.evidence},
         )
         generated = Step(
             "generate",

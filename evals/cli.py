@@ -102,6 +102,8 @@ def register(app: typer.Typer) -> None:
     eval_app.command("report")(eval_report)
     eval_app.command("sources")(eval_sources)
     app.command("bench")(bench)
+    eval_app.command("retrieval")(eval_retrieval)
+    app.command("retrieval-bench")(eval_retrieval)
 
 
 def eval_mquake(
@@ -346,6 +348,106 @@ def bench(
     print_bench(run_bench(cfg))
 
 
+def eval_retrieval(
+    data: Annotated[Path, typer.Option("--data", help="MQuAKE JSON file with the cases")],
+    memory: Annotated[str, typer.Option("--memory", help="edits, edits+kg, or both")] = "both",
+    limit: Annotated[int | None, typer.Option("--limit", help="Only the first N cases")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Directory for the JSON and PNG results")] = Path(
+        "runs/retrieval-bench"
+    ),
+    retrieval_config: RetrievalConfigOption = None,
+    gate: GateOption = None,
+    walk: WalkOption = None,
+    beam_width: BeamOption = None,
+) -> None:
+    """Share of multi-hop questions whose needed facts all reach the model, per retrieval variant."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from evals.fingerprint import make_fingerprint
+    from evals.retrieval_bench import SETTINGS, run_retrieval_bench
+
+    settings = SETTINGS if memory == "both" else (memory,)
+    if any(setting not in SETTINGS for setting in settings):
+        _fail(f"--memory must be edits, edits+kg or both, got {memory!r}")
+    _check_file(data)
+    config = retrieval_settings(retrieval_config, gate, walk, beam_width)
+    console = Console(stderr=True)
+    reports = []
+    with Progress(console=console) as progress:
+        tasks: dict[str, int] = {}
+        for setting in settings:
+
+            def report(stage: str, done: int, total: int, setting: str = setting) -> None:
+                key = f"{setting}: {stage}"
+                if key not in tasks:
+                    tasks[key] = progress.add_task(key, total=total)
+                progress.update(tasks[key], completed=done)
+
+            reports.append(run_retrieval_bench(data, setting, limit, config, progress=report))
+    fingerprint = make_fingerprint(
+        data=data,
+        command=_command_line(),
+        options={"memory": memory, "limit": limit},
+        retrieval_config=config.to_dict(),
+        uses_model=False,
+        uses_prefixes=False,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {"benchmark": "retrieval", "fingerprint": fingerprint, "settings": reports}
+    (out / "retrieval_bench.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    lines = [
+        "| memory | variant | questions | recall % | recall % consistent | gated % | p50 ms | p95 ms |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for entry in reports:
+        for name, result in entry["variants"].items():
+            lines.append(
+                f"| {entry['setting']} | {name} | {entry['questions']} "
+                f"| {100 * result['question_recall']:.1f} | {100 * result['question_recall_consistent']:.1f} "
+                f"| {100 * result['gated_share']:.1f} | {result['latency_ms_p50']:.1f} "
+                f"| {result['latency_ms_p95']:.1f} |"
+            )
+    (out / "retrieval_bench.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    typer.echo("\n".join(lines))
+    for entry in reports:
+        typer.echo(
+            f"{entry['setting']}: {entry['memory']['active']} active facts, "
+            f"load {entry['load_seconds']:.1f} s, "
+            f"{entry['consistent_questions']} of {entry['questions']} questions consistent, needed facts all "
+            f"active for {100 * entry['needed_facts_active']:.1f}%"
+        )
+    _plot_retrieval(reports, out / "retrieval_bench.png")
+    typer.echo(f"wrote retrieval_bench.json, .md and .png in {out}")
+
+
+def _plot_retrieval(reports: list[dict], path: Path) -> None:
+    """One horizontal bar per variant and memory setting: recall on consistent questions."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(reports[0]["variants"])
+    fig, axes = plt.subplots(
+        1, len(reports), figsize=(6 * len(reports), 0.5 * len(names) + 1.5), squeeze=False
+    )
+    for axis, entry in zip(axes[0], reports, strict=True):
+        values = [100 * (entry["variants"][n]["question_recall_consistent"] or 0) for n in names]
+        bars = axis.barh(range(len(names)), values, color="#4c72b0")
+        axis.set_yticks(range(len(names)))
+        axis.set_yticklabels(names if axis is axes[0][0] else [""] * len(names))
+        axis.invert_yaxis()
+        axis.set_xlim(0, 100)
+        axis.set_xlabel("needed facts delivered, consistent questions (%)")
+        axis.set_title(f"{entry['setting']} ({entry['consistent_questions']} questions)")
+        for bar, value in zip(bars, values, strict=True):
+            axis.text(value + 1, bar.get_y() + bar.get_height() / 2, f"{value:.1f}", va="center")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def _print_mquake(summaries: list[dict]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -383,4 +485,10 @@ def _print_mquake(summaries: list[dict]) -> None:
             pct("unedited_acc"),
             "–" if qps is None else f"{qps:.2f}",
         )
-    Console().print(table)
+    if sys.stdout.isatty():
+        Console().print(table)
+        return
+    # Piped: one tab-separated row per run, nothing wrapped or cut.
+    typer.echo("\t".join(column.header for column in table.columns))
+    for index in range(table.row_count):
+        typer.echo("\t".join(str(column._cells[index]) for column in table.columns))

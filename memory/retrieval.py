@@ -42,8 +42,11 @@ class RetrievalConfig:
     walk: WalkName = "beam"
     beam_width: int = 4
     max_hops: int = 6  # a path never goes further, whatever the question
-    # Relation scorer logit a step needs to extend a path when the hop count is unknown (0: p = 0.5).
-    step_threshold: float = 0.0
+    # Relations the trained scorer proposes at each path's end; the whole-path similarity then decides.
+    propose_k: int = 3
+    # A path counts as evidence when its text is closer to the question than the start's name alone by
+    # at least this much (summed cosine of the two path readings).
+    min_path_gain: float = 0.0
     # Dense evidence: a fact found by vector search counts when its sentence is this close to the
     # question and its relation (hop unknown) reaches dense_relation_threshold.
     dense_min_score: float = 0.35
@@ -62,7 +65,7 @@ class RetrievalConfig:
             raise ValueError(f"retrieval gate must be evidence, std or none, got {self.gate!r}")
         if self.walk not in ("beam", "greedy"):
             raise ValueError(f"retrieval walk must be beam or greedy, got {self.walk!r}")
-        for name in ("beam_width", "max_hops", "dense_k", "gate_k"):
+        for name in ("beam_width", "max_hops", "dense_k", "gate_k", "propose_k"):
             if getattr(self, name) < 1:
                 raise ValueError(f"retrieval {name} must be at least 1, got {getattr(self, name)}")
 
@@ -203,45 +206,78 @@ class ChainRetriever:
 
     # ------------------------------------------------------------ search
 
+    def _descriptions(self, start: str, path: list[Fact]) -> tuple[str, str]:
+        """The path read as text twice: nested relation labels ("the ruler of country of X") and the
+        sources' own phrasings in order ("X lies in the country of The ruler of is")."""
+        by_label = start
+        by_phrase = start
+        for fact in path:
+            by_label = f"{fact.relation} of {by_label}"
+            by_phrase = f"{by_phrase} {self._phrase(fact)}"
+        return f"the {by_label}", by_phrase
+
+    def path_similarity(self, question_vector: np.ndarray, start: str, paths: list[list[Fact]]) -> np.ndarray:
+        """Whole-path scores: the question's cosine with both readings of each path, summed. A relation the
+        question asks about brings the text closer to it; one it does not ask about moves it away."""
+        texts = [text for path in paths for text in self._descriptions(start, path)]
+        vectors = self.scorer.vectors(texts)
+        cosines = vectors @ question_vector
+        return cosines[0::2] + cosines[1::2]
+
     def beam_search(
         self, question_vector: np.ndarray, starts: list[str], n_hops: int | None
-    ) -> list[ScoredFact]:
-        """The best-scoring path from any start. With n_hops known, paths of that length (or the longest
-        reachable) win; unknown, a path grows only by relations whose logit clears step_threshold."""
+    ) -> tuple[list[ScoredFact], float]:
+        """The best whole path from any start, and how much it gained over naming the start alone.
+
+        Each hop, the relation scorer proposes the `propose_k` best relations at each path's end; the
+        extended paths are scored whole and the best `beam_width` kept. With n_hops known, paths of that
+        length (or the longest reachable) compete; unknown, every length competes, so a path stops where
+        no relation brings it closer to the question. No entity is visited twice."""
         limit = min(n_hops or self.config.max_hops, self.config.max_hops)
-        beam = [_Path(start, [], frozenset([start]), 0.0) for start in dict.fromkeys(starts)]
-        finished: list[_Path] = []
-        for depth in range(limit):
-            grown: list[_Path] = []
-            for path in beam:
-                candidates = [f for f in self.graph.outgoing(path.end) if f.object not in path.visited]
-                if candidates:
+        best: tuple[list[ScoredFact], float] = ([], 0.0)
+        best_key = (-1, -np.inf)
+        for start in dict.fromkeys(starts):
+            base = float(self.path_similarity(question_vector, start, [[]])[0])
+            beam = [_Path(start, [], frozenset([start]), base)]
+            for depth in range(limit):
+                extensions: list[tuple[_Path, Fact]] = []
+                for path in beam:
+                    candidates = [f for f in self.graph.outgoing(path.end) if f.object not in path.visited]
+                    if not candidates:
+                        continue
                     relations = [scored.fact.relation for scored in path.facts]
-                    scores = self.relation_scores(question_vector, candidates, relations, depth)
-                    for fact, score in zip(candidates, scores, strict=True):
-                        if n_hops is None and score < self.config.step_threshold:
-                            continue
-                        grown.append(
-                            _Path(
-                                fact.object,
-                                [*path.facts, ScoredFact(fact, float(score))],
-                                path.visited | {fact.object},
-                                path.score + float(score),
-                            )
-                        )
-                finished.append(path)
-            grown.sort(key=lambda p: p.score, reverse=True)
-            beam = grown[: self.config.beam_width]
-            if not beam:
-                break
-        finished.extend(beam)
-        scored = [path for path in finished if path.facts]
-        if not scored:
-            return []
-        if n_hops is not None:
-            longest = max(len(path.facts) for path in scored)
-            scored = [path for path in scored if len(path.facts) == longest]
-        return max(scored, key=lambda path: path.score).facts
+                    logits = self.relation_scores(question_vector, candidates, relations, depth)
+                    pairs = [(f.relation, self._phrase(f)) for f in candidates]
+                    best_logit: dict[tuple[str, str], float] = {}
+                    for pair, logit in zip(pairs, logits, strict=True):
+                        best_logit[pair] = max(best_logit.get(pair, -np.inf), float(logit))
+                    ranked = sorted(best_logit, key=lambda pair: -best_logit[pair])
+                    proposed = set(ranked[: self.config.propose_k])
+                    extensions.extend(
+                        (path, f) for f, pair in zip(candidates, pairs, strict=True) if pair in proposed
+                    )
+                if not extensions:
+                    break
+                scores = self.path_similarity(
+                    question_vector, start, [[*(x.fact for x in p.facts), f] for p, f in extensions]
+                )
+                grown = [
+                    _Path(
+                        fact.object,
+                        [*path.facts, ScoredFact(fact, float(score) - path.score)],
+                        path.visited | {fact.object},
+                        float(score) + (self.config.edit_bonus if fact.kind == "edit" else 0.0),
+                    )
+                    for (path, fact), score in zip(extensions, scores, strict=True)
+                ]
+                grown.sort(key=lambda p: p.score, reverse=True)
+                beam = grown[: self.config.beam_width]
+                for path in beam:
+                    length = len(path.facts) if n_hops is not None else 0
+                    key = (length, path.score)
+                    if key > best_key:
+                        best_key, best = key, (path.facts, path.score - base)
+        return best
 
     def greedy_walk(self, question_vector: np.ndarray, starts: list[str], limit: int) -> list[ScoredFact]:
         """The ablation: from the first start with a fitting fact, the best relation by cosine per hop."""
@@ -267,9 +303,12 @@ class ChainRetriever:
         return []
 
     def _path(self, question_vector: np.ndarray, starts: list[str], n_hops: int | None) -> list[ScoredFact]:
+        """The chosen path; with the beam, only if it brings the text closer to the question than the
+        start's name alone by at least min_path_gain (a named entity with no fitting relation gives none)."""
         if self.config.walk == "greedy":
             return self.greedy_walk(question_vector, starts, n_hops or self.config.max_hops)
-        return self.beam_search(question_vector, starts, n_hops)
+        facts, gain = self.beam_search(question_vector, starts, n_hops)
+        return facts if gain >= self.config.min_path_gain else []
 
     # ------------------------------------------------------------ retrieval
 
