@@ -9,10 +9,12 @@ import time
 import urllib.request
 
 import pytest
-from helpers_chat import CHAT_METHOD, EDITOR_READY, HOPEDIT, chat_env
+from helpers_chat import CHAT_METHOD, HOPEDIT, chat_env, require_shipped_prefixes
 
 QUESTION = "Who is the head of state of the country Zorblat Quinn is a citizen of?"
 CHAIN = ["Zorblat Quinn | is a citizen of | Vellmoria", "Vellmoria | head of state | Queen Ardith"]
+CITIZENSHIP = ("Zorblat Quinn", "is a citizen of", "Vellmoria")
+HEAD_OF_STATE = ("Vellmoria", "head of state", "Queen Ardith")
 
 
 def run_hopedit(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -47,6 +49,7 @@ def _ask_json(store, *extra: str, method: str = CHAT_METHOD) -> dict:
 
 @pytest.mark.slow
 def test_adhoc_facts_answer_the_question_and_leave_the_store_alone(tmp_path):
+    require_shipped_prefixes()
     store = tmp_path / "store"
     facts = [arg for fact in CHAIN for arg in ("--facts", fact)]
     payload = _ask_json(store, *facts)
@@ -65,16 +68,34 @@ def test_adhoc_facts_answer_the_question_and_leave_the_store_alone(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["instructed", "mello", "pokemqa", "ike", "base"])
 def test_every_method_answers_with_an_inspectable_trace(tmp_path, method):
-    if method == "instructed" and not EDITOR_READY:
-        pytest.skip("the trained InstructEd prefixes are not in this checkout")
+    """What each method does with the two-fact chain, and that its trace shows it.
+
+    The pipeline and IKE read both facts and answer. MeLLo and PokeMQA, on the 135M model, take the
+    whole question as their first subquestion: they retrieve the first hop's fact and stop there, so
+    their answer is not asserted, only that it is the trace's final step and the fact is in the trace.
+    The unedited model reads no facts, and cannot know the invented answer.
+    """
+    if method == "instructed":
+        require_shipped_prefixes()
     facts = [arg for fact in CHAIN for arg in ("--facts", fact)]
     payload = _ask_json(tmp_path / "store", *facts, method=method)
     assert payload["method"] == method
-    assert isinstance(payload["answer"], str)
-    assert set(payload) >= {"facts_used", "steps", "timings", "model_calls"}
-    if method != "base":
-        assert payload["steps"], f"{method} left no trace"
-        assert all({"kind", "text", "data"} <= set(step) for step in payload["steps"])
+    used = {(fact["subject"], fact["relation"], fact["object"]) for fact in payload["facts_used"]}
+    kinds = [step["kind"] for step in payload["steps"]]
+    assert all({"kind", "text", "data"} <= set(step) for step in payload["steps"])
+    if method in ("instructed", "ike"):
+        assert "Ardith" in payload["answer"]
+        assert used == {CITIZENSHIP, HEAD_OF_STATE}
+        assert kinds[0] == "retrieve" and kinds[-1] == "generate"
+    elif method in ("mello", "pokemqa"):
+        assert CITIZENSHIP in used
+        assert kinds[0] == "subquestion" and kinds[-1] == "final"
+        assert payload["steps"][-1]["text"] == payload["answer"]
+        assert any("Zorblat Quinn is a citizen of Vellmoria" in step["text"] for step in payload["steps"])
+    else:
+        assert used == set() and "Ardith" not in payload["answer"]
+        assert kinds == ["generate"]
+        assert payload["model_calls"] == 1
 
 
 @pytest.fixture
