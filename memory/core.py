@@ -30,7 +30,8 @@ WriteProgress = Callable[[str, int, int], None]
 # Large embedding batches: on CPU, batch 256 costs about half the CPU time of batch 64 for short sentences.
 _EMBED_CHUNK = 512
 _EMBED_BATCH = 256
-# Records per Chroma write; each chunk reports progress, so a crash test can strike mid-write.
+# Records per Chroma write by default; each chunk reports progress, so a crash test can strike mid-write.
+# Chroma holds the GIL for a whole write, so a server writes smaller chunks (see `stage`).
 _STORE_CHUNK = 512
 
 
@@ -157,11 +158,14 @@ class Memory:
         """Add facts atomically: all of them become part of the memory, or (crash, error) none."""
         return self.commit(self.stage(facts, progress), progress)
 
-    def stage(self, facts: Sequence[Fact], progress: WriteProgress | None = None) -> PendingWrite:
+    def stage(
+        self, facts: Sequence[Fact], progress: WriteProgress | None = None, chunk: int = _STORE_CHUNK
+    ) -> PendingWrite:
         """Embed the facts not yet stored and write them under a pending load id (invisible until commit).
 
         The slow part of a write, and it leaves the graph alone, so a server can stage while it answers;
-        it must commit (or `abort`) before any other write.
+        it must commit (or `abort`) before any other write. `chunk` records go to Chroma per call: Chroma
+        holds the GIL for a whole call, so a server that must keep answering passes a small one.
         """
         for fact in facts:
             if not isinstance(fact, Fact):
@@ -177,16 +181,18 @@ class Memory:
                 )
         new = list(first.values())
         report = progress or _no_progress
-        chunk = max(1, min(self.store.max_batch_size(), _STORE_CHUNK))
+        chunk = max(1, min(self.store.max_batch_size(), chunk))
         try:
-            for start in range(0, len(new), chunk):
-                batch = new[start : start + chunk]
-                vectors = embed([fact.sentence for fact in batch], batch_size=_EMBED_BATCH)
-                self.store.add(batch, vectors, load_id=pending.load_id)
-                pending.new.update(
-                    (fact.id, (fact, vector)) for fact, vector in zip(batch, vectors, strict=True)
-                )
-                report("storing", len(pending.new), len(new))
+            for start in range(0, len(new), _EMBED_CHUNK):
+                embedded = new[start : start + _EMBED_CHUNK]
+                vectors = embed([fact.sentence for fact in embedded], batch_size=_EMBED_BATCH)
+                for offset in range(0, len(embedded), chunk):
+                    batch, batch_vectors = embedded[offset : offset + chunk], vectors[offset : offset + chunk]
+                    self.store.add(batch, batch_vectors, load_id=pending.load_id)
+                    pending.new.update(
+                        (fact.id, (fact, vector)) for fact, vector in zip(batch, batch_vectors, strict=True)
+                    )
+                    report("storing", len(pending.new), len(new))
         except BaseException:
             self.abort(pending)
             raise
@@ -201,7 +207,9 @@ class Memory:
             self.store.delete(ids[start : start + _STORE_CHUNK])
         pending.new.clear()
 
-    def commit(self, pending: PendingWrite, progress: WriteProgress | None = None) -> AddResult:
+    def commit(
+        self, pending: PendingWrite, progress: WriteProgress | None = None, chunk: int = _STORE_CHUNK
+    ) -> AddResult:
         """Supersession against the current memory, the load's marker, then flags and graph."""
         if pending.committed:
             raise ValueError(f"write {pending.load_id} is already committed")
@@ -230,9 +238,9 @@ class Memory:
             (fact, pending.new[fact.id][1] if fact.id in pending.new else None) for fact in final.values()
         ]
         try:
-            for start in range(0, len(changed), _STORE_CHUNK):
-                self.store.update(changed[start : start + _STORE_CHUNK])
-                report("activating", min(start + _STORE_CHUNK, len(changed)), len(changed))
+            for start in range(0, len(changed), chunk):
+                self.store.update(changed[start : start + chunk])
+                report("activating", min(start + chunk, len(changed)), len(changed))
         finally:
             # The marker is down, so the write stands even if a flag update failed: the graph holds it now,
             # and the next open rewrites the flags it did not reach.

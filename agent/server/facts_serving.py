@@ -40,6 +40,9 @@ log = logging.getLogger("hopedit.serve.facts")
 
 MAX_UPLOAD_NAME = 255  # the common file-system limit on one name
 _KEPT_JOBS = 64  # finished jobs remembered for GET /v1/facts:load/{id}
+# Records per Chroma call in a server write: Chroma holds the GIL for a whole call, and the event loop
+# (questions, /health) waits that long.
+_WRITE_CHUNK = 64
 JobStatus = Literal["queued", "running", "done", "failed"]
 
 
@@ -197,10 +200,10 @@ class FactsServing:
                 job.stage, job.done, job.total = stage, done, total
 
         with self._writer:
-            pending = memory.stage(facts, progress)
+            pending = memory.stage(facts, progress, chunk=_WRITE_CHUNK)
             with self.lock.write():
                 try:
-                    result = memory.commit(pending, progress)
+                    result = memory.commit(pending, progress, chunk=_WRITE_CHUNK)
                 finally:
                     self._stats = memory.stats()
         return result
