@@ -103,6 +103,7 @@ def register(app: typer.Typer) -> None:
     eval_app.command("sources")(eval_sources)
     app.command("bench")(bench)
     eval_app.command("retrieval")(eval_retrieval)
+    eval_app.command("locality")(eval_locality)
     app.command("retrieval-bench")(eval_retrieval)
 
 
@@ -446,6 +447,53 @@ def _plot_retrieval(reports: list[dict], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def eval_locality(
+    memory_data: Annotated[Path, typer.Option("--memory-data", help="MQuAKE file that fills the memory.")],
+    probes: Annotated[
+        list[Path], typer.Option("--probes", help="ZsRE/CounterFact portability file(s) with Loc probes.")
+    ],
+    memory: Annotated[str, typer.Option("--memory", help="edits | edits+kg.")] = "edits+kg",
+    max_loc: Annotated[
+        int | None, typer.Option("--max-loc", help="Neighbourhood prompts per record.")
+    ] = None,
+    limit: LimitOption = None,
+    out: Annotated[Path, typer.Option("--out", help="Result folder.")] = Path("results/locality"),
+    retrieval_config: RetrievalConfigOption = None,
+    gate: GateOption = None,
+    model: ModelOption = None,
+    prefixes: PrefixesOption = None,
+) -> None:
+    """Share of unrelated probes answered exactly as the unedited model does, with a full memory loaded."""
+    from evals.locality import LocalityConfig, run_locality
+    from evals.mquake_data import EvalDataError
+
+    _check_file(memory_data)
+    for path in probes:
+        _check_file(path)
+    cfg = LocalityConfig(
+        memory_data=memory_data,
+        probe_files=list(probes),
+        out=out,
+        memory=memory,
+        max_loc=max_loc,
+        limit=limit,
+        retrieval=retrieval_settings(retrieval_config, gate, None, None),
+        command=_command_line(),
+        resources=_resources(model, None, None, prefixes=prefixes),
+    )
+    try:
+        summary = run_locality(cfg)
+    except EvalDataError as err:
+        _fail(str(err))
+    typer.echo("| probes | n | same as unedited % | gated % |")
+    typer.echo("| --- | --- | --- | --- |")
+    for name, row in summary["results"].items():
+        typer.echo(
+            f"| {name} | {row['probes']} | {100 * row['same_as_unedited']:.1f} "
+            f"| {100 * row['gated_share']:.1f} |"
+        )
 
 
 def _print_mquake(summaries: list[dict]) -> None:

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 _PUNCT = set(string.punctuation) | {"‘", "’", "“", "”", "–", "—", "…", "«", "»", "¿", "¡"}
 # Names longer than this are not indexed: linking tries at most this many token lengths per position.
 MAX_NAME_TOKENS = 16
+# An alias this short (one token of at most this many characters: "IN", "OF", "US") reads as an ordinary
+# word in questions; such aliases are kept on the facts but not used for linking. Names always are.
+MIN_ALIAS_CHARS = 4
 
 
 def name_tokens(text: str) -> tuple[str, ...]:
@@ -65,6 +68,8 @@ class EntityIndex:
         for surface, by_alias in ((entity, False), *((alias, True) for alias in aliases)):
             key = name_tokens(surface)
             if not key or len(key) > MAX_NAME_TOKENS:
+                continue
+            if by_alias and len(key) == 1 and len(key[0]) < MIN_ALIAS_CHARS:
                 continue
             counts = self._keys[key]
             counts[(entity, surface, by_alias)] += delta

@@ -45,11 +45,13 @@ class RetrievalConfig:
     # Relations the trained scorer proposes at each path's end; the whole-path similarity then decides.
     propose_k: int = 3
     # A path counts as evidence when its text is closer to the question than the start's name alone by
-    # at least this much (summed cosine of the two path readings).
-    min_path_gain: float = 0.0
+    # at least this much (summed cosine of the two path readings). Read off the training files: gold
+    # paths of MQuAKE-hard-train questions against ZsRE/CounterFact train locality prompts that name an
+    # entity of that memory.
+    min_path_gain: float = 0.2
     # Dense evidence: a fact found by vector search counts when its sentence is this close to the
     # question and its relation (hop unknown) reaches dense_relation_threshold.
-    dense_min_score: float = 0.35
+    dense_min_score: float = 0.5
     dense_relation_threshold: float = 0.0
     dense_k: int = 4  # dense hits looked at, and returned when no path is found
     edit_bonus: float = 0.1  # an edit beats a background fact of nearly equal relevance
