@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -112,38 +113,57 @@ def _same_search(old: list[list], new: list, question: str) -> None:
             assert tuple(row[:3]) in new_top, (question, row)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("precision", ["fp32", "default"])
-def test_retrieval_matches_the_code_before(tmp_path: Path, precision: str, monkeypatch) -> None:
-    from memory import embedder
+def _answers(tmp_path: Path, name: str) -> tuple[Any, list[dict]]:
+    """Search and retrievals for every golden question, over a fresh memory of the bench cases."""
     from memory.core import Memory
 
-    if precision == "fp32":
-        monkeypatch.setenv("HOPEDIT_EMBED_PRECISION", "fp32")
-    embedder.get_embedder.cache_clear()
     golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
-    memory = Memory.open(tmp_path / "memory")
-    memory.load_file(BENCH_CASES, format="mquake", with_kg=True)
-    stats = memory.stats()
-    assert {key: stats[key] for key in golden["memory"]} == golden["memory"]
-
-    def triples(retrieval) -> list[list[str]]:
-        return [[s.fact.subject, s.fact.relation, s.fact.object] for s in retrieval.facts]
-
-    try:
+    rows = []
+    with Memory.open(tmp_path / name) as memory:
+        memory.load_file(BENCH_CASES, format="mquake", with_kg=True)
+        stats = memory.stats()
+        assert {key: stats[key] for key in golden["memory"]} == golden["memory"]
         for row in golden["questions"]:
             question, hops = row["question"], row["hops"]
-            if precision == "fp32":
-                found = memory.search(question, 8)
-                assert [[s.fact.subject, s.fact.relation, s.fact.object] for s in found] == [
-                    r[:3] for r in row["search"]
-                ], question
-                np.testing.assert_allclose([s.score for s in found], [r[3] for r in row["search"]], atol=1e-4)
-            else:
-                _same_search(row["search"], memory.search(question, 8), question)
-            assert triples(memory.retrieve(question)) == row["chain"], question
-            assert triples(memory.retrieve(question, hops)) == row["chain_hops"], question
-            assert triples(memory.retrieve(question, hops, strategy="dense")) == row["dense_hops"], question
-            assert memory.retrieve(question).gated == row["gated"], question
+            rows.append(
+                {
+                    "search": memory.search(question, 8),
+                    "chain": _triples(memory.retrieve(question)),
+                    "chain_hops": _triples(memory.retrieve(question, hops)),
+                    "dense_hops": _triples(memory.retrieve(question, hops, strategy="dense")),
+                    "gated": memory.retrieve(question).gated,
+                }
+            )
+    return golden, rows
+
+
+def _triples(retrieval: Any) -> list[list[str]]:
+    return [[s.fact.subject, s.fact.relation, s.fact.object] for s in retrieval.facts]
+
+
+@pytest.mark.slow
+def test_search_and_retrieval_match_the_code_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fp32: the search of the code before the fast paths (fixture), exactly. The default precision (bf16
+    where native): the same search up to near ties, and the same retrievals as fp32."""
+    from memory import embedder
+
+    monkeypatch.setenv("HOPEDIT_EMBED_PRECISION", "fp32")
+    embedder.get_embedder.cache_clear()
+    try:
+        golden, fp32 = _answers(tmp_path, "fp32")
+        monkeypatch.delenv("HOPEDIT_EMBED_PRECISION")
+        embedder.get_embedder.cache_clear()
+        _, default = _answers(tmp_path, "default")
     finally:
         embedder.get_embedder.cache_clear()
+    for row, exact, fast in zip(golden["questions"], fp32, default, strict=True):
+        question = row["question"]
+        assert [[s.fact.subject, s.fact.relation, s.fact.object] for s in exact["search"]] == [
+            r[:3] for r in row["search"]
+        ], question
+        np.testing.assert_allclose(
+            [s.score for s in exact["search"]], [r[3] for r in row["search"]], atol=1e-4
+        )
+        _same_search(row["search"], fast["search"], question)
+        for key in ("chain", "chain_hops", "dense_hops", "gated"):
+            assert fast[key] == exact[key], (question, key)
