@@ -236,15 +236,16 @@ def test_full_queue_answers_429_with_retry_after(tmp_path) -> None:
     with running_server(tmp_path / "store", "--max-queue", "1") as server:
         body = {"model": BASE_MODEL, "prompt": COUNTING, "max_tokens": 200, "stream": True}
         with httpx.stream("POST", f"{server.v1}/completions", json=body, timeout=600) as busy:
-            next(busy.iter_lines())  # the first request is admitted and generating
+            lines = busy.iter_lines()  # kept: a dropped iterator closes the stream, which cancels it
+            next(lines)  # the first request is admitted and generating
             refused = httpx.post(
                 f"{server.v1}/completions",
                 json={"model": BASE_MODEL, "prompt": "Hi", "max_tokens": 2},
                 timeout=60,
             )
-        assert refused.status_code == 429, refused.text
-        assert refused.headers["Retry-After"] == "1"
-        assert refused.json()["error"]["code"] == "queue_full"
+            assert refused.status_code == 429, refused.text
+            assert refused.headers["Retry-After"] == "1"
+            assert refused.json()["error"]["code"] == "queue_full"
 
 
 def test_a_decomposition_pipeline_stops_at_its_next_model_call_when_its_client_left(
