@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from langchain_core.language_models import BaseChatModel
+from typing import TYPE_CHECKING, Any
 
 from agent.base import Agent
 from agent.engine import METHODS
+
+if TYPE_CHECKING:  # LangChain costs a second of import; the InstructEd pipeline never needs it
+    from langchain_core.language_models import BaseChatModel
 
 # A served model continues a trailing assistant message only when asked to (vLLM's flags; hopedit's
 # server reads the same). The local model always continues it.

@@ -12,7 +12,6 @@ from editor.decoding import TokenHook, decode, offset_rows, stop_checker
 from editor.instructed.model import InstructEdModel
 from editor.instructed.relevance import relevance_weights
 from editor.llm import Generation, LocalLLM
-from editor.loading import load_base_model
 from editor.prompting import EncodedBatch, encode
 
 SHIPPED_PREFIXES = Path(__file__).resolve().parent.parent / "weights" / "instructed"
@@ -62,7 +61,7 @@ class InstructEdEditor:
 
     @classmethod
     def load(cls, model_spec: str | None = None, prefixes: Path | None = None) -> InstructEdEditor:
-        return cls.from_llm(LocalLLM(load_base_model(model_spec)), prefixes)
+        return cls.from_llm(LocalLLM.load(model_spec), prefixes)
 
     @classmethod
     def from_llm(cls, llm: LocalLLM, prefixes: Path | None = None) -> InstructEdEditor:
