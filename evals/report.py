@@ -130,8 +130,7 @@ def _plot_matrix(path: Path, summaries: Sequence[Mapping]) -> None:
     import numpy as np
 
     settings, methods, batches, cells = matrix_cells(summaries)
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad("#e8e8e8")  # a cell with no run
+    cmap = plt.get_cmap("viridis").with_extremes(bad="#e8e8e8")  # grey: a cell with no run
     fig, axes = plt.subplots(
         1,
         len(settings),
