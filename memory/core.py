@@ -164,8 +164,9 @@ class Memory:
         """Embed the facts not yet stored and write them under a pending load id (invisible until commit).
 
         The slow part of a write, and it leaves the graph alone, so a server can stage while it answers;
-        it must commit (or `abort`) before any other write. `chunk` records go to Chroma per call: Chroma
-        holds the GIL for a whole call, so a server that must keep answering passes a small one.
+        it must commit (or `abort`) before any other write. `chunk` records are embedded and go to Chroma
+        per call: Chroma holds the GIL for a whole call, so a server that must keep answering passes a small
+        one.
         """
         for fact in facts:
             if not isinstance(fact, Fact):
@@ -183,9 +184,11 @@ class Memory:
         report = progress or _no_progress
         chunk = max(1, min(self.store.max_batch_size(), chunk))
         try:
-            for start in range(0, len(new), _EMBED_CHUNK):
-                embedded = new[start : start + _EMBED_CHUNK]
-                vectors = embed([fact.sentence for fact in embedded], batch_size=_EMBED_BATCH)
+            # A small chunk also embeds in small calls: the encoder holds the GIL between its operations.
+            per_embed = min(_EMBED_CHUNK, chunk)
+            for start in range(0, len(new), per_embed):
+                embedded = new[start : start + per_embed]
+                vectors = embed([fact.sentence for fact in embedded], batch_size=min(_EMBED_BATCH, per_embed))
                 for offset in range(0, len(embedded), chunk):
                     batch, batch_vectors = embedded[offset : offset + chunk], vectors[offset : offset + chunk]
                     self.store.add(batch, batch_vectors, load_id=pending.load_id)
