@@ -1,4 +1,4 @@
-"""Chain retrieval on a small hand-made graph, dense retrieval, and the InstructEd relevance gate."""
+"""Chain retrieval on small hand-made graphs: beam search, the evidence gate, aliases, and the ablations."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from memory import Memory
 from memory.facts import Fact
-from memory.retrieval import RetrievalConfig, gate
+from memory.retrieval import ChainRetriever, RetrievalConfig, std_gate
 
 QUESTION = "What is the capital of the country of citizenship of the author of The Silent Orchard?"
 CHAIN = [
@@ -78,21 +78,90 @@ def test_dense_returns_n_best_active_facts(memory: Memory) -> None:
 def test_gate_closes_for_unrelated_questions(memory: Memory) -> None:
     unrelated = memory.retrieve("How many legs does a spider have?", n_hops=2)
     assert unrelated.gated
-    assert len(unrelated.top_scores) == 5
+    assert unrelated.evidence["decided_by"] == "no entity of the memory named and no close dense hit"
     related = memory.retrieve("Where are the headquarters of Nordhaven Robotics?", n_hops=1)
     assert not related.gated
     assert related.sentences == ["Nordhaven Robotics is based in Lisbon."]
+    assert related.evidence["linked"][0]["entity"] == "Nordhaven Robotics"
 
 
-def test_gate_rule() -> None:
+def test_named_entity_with_no_fitting_relation_goes_to_the_unedited_model(memory: Memory) -> None:
+    found = memory.retrieve("How many moons does Nordhaven Robotics own?")
+    assert found.gated
+    assert found.evidence["decided_by"] == "a named entity, but no relation of it fits the question"
+
+
+def test_std_gate_rule() -> None:
     config = RetrievalConfig(gate_std=0.1)
-    assert gate([0.31, 0.30, 0.29, 0.28, 0.27], config)
-    assert not gate([0.80, 0.30, 0.29, 0.28, 0.27], config)
-    assert gate([], config)
-    assert not gate([0.5, 0.1], config)  # fewer facts than the gate looks at: cannot judge, keep them
-    assert not gate([0.31, 0.30, 0.29, 0.28, 0.27], RetrievalConfig(gate_std=0.001))
+    assert std_gate([0.31, 0.30, 0.29, 0.28, 0.27], config)
+    assert not std_gate([0.80, 0.30, 0.29, 0.28, 0.27], config)
+    assert std_gate([], config)
+    assert not std_gate([0.5, 0.1], config)  # fewer facts than the gate looks at: cannot judge, keep them
+    assert not std_gate([0.31, 0.30, 0.29, 0.28, 0.27], RetrievalConfig(gate_std=0.001))
 
 
 def test_unknown_strategy_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="strategy"):
         Memory.open(tmp_path / "store").retrieve("x", strategy="magic")
+
+
+def test_bad_retrieval_settings_name_the_problem(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="gate must be evidence, std or none"):
+        RetrievalConfig(gate="sometimes")
+    with pytest.raises(ValueError, match="beam_width must be at least 1"):
+        RetrievalConfig(beam_width=0)
+    settings = tmp_path / "retrieval.yaml"
+    settings.write_text("beam_width: 2\nthreshold_of_doom: 3\n")
+    with pytest.raises(ValueError, match=r"unknown retrieval setting.*threshold_of_doom"):
+        RetrievalConfig.from_yaml(settings)
+    settings.write_text("beam_width: 2\ngate: std\n")
+    assert RetrievalConfig.from_yaml(settings) == RetrievalConfig(beam_width=2, gate="std")
+
+
+# An invented world where greedy choice goes wrong: from Velkor Daan, "founded" is the relation closest to
+# the question's words taken one at a time, but only the employer branch continues to a head office.
+WORLD = [
+    ("Velkor Daan", "founded company", "Ostrel Mills", "Velkor Daan founded the company Ostrel Mills."),
+    ("Velkor Daan", "employer", "Quennet Works", "Velkor Daan is employed by Quennet Works."),
+    ("Quennet Works", "head office city", "Brasmoor", "The head office of Quennet Works is in Brasmoor."),
+    ("Brasmoor", "mayor", "Idra Polk", "The mayor of Brasmoor is Idra Polk."),
+    ("Ostrel Mills", "product", "woollen cloth", "Ostrel Mills makes woollen cloth."),
+]
+WORLD_QUESTION = "In which city is the head office of the company that employs Velkor Daan?"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Memory:
+    memory = Memory.open(tmp_path_factory.mktemp("world") / "store")
+    memory.add([Fact(s, r, o, sentence=t, kind="background") for s, r, o, t in WORLD])
+    memory.add([Fact("Idra Polk", "spouse", "Fenn Arbet", sentence="Idra Polk is married to Fenn Arbet.",
+                     subject_aliases=("Mayor Polk",))])  # fmt: skip
+    return memory
+
+
+def test_beam_search_finds_the_branch_greedy_choice_misses(world: Memory) -> None:
+    beam = world.retrieve(WORLD_QUESTION)
+    assert beam.sentences == [
+        "Velkor Daan is employed by Quennet Works.",
+        "The head office of Quennet Works is in Brasmoor.",
+    ]
+    greedy = ChainRetriever(world.store, world.graph, RetrievalConfig(walk="greedy")).retrieve(
+        WORLD_QUESTION, 2
+    )
+    assert greedy.sentences[0] == "Velkor Daan founded the company Ostrel Mills."
+
+
+def test_three_hop_chain_over_invented_names_with_unknown_length(world: Memory) -> None:
+    found = world.retrieve(
+        "Who is the mayor of the city that hosts the head office of Velkor Daan's employer?"
+    )
+    assert [f.fact.object for f in found.facts] == ["Quennet Works", "Brasmoor", "Idra Polk"]
+
+
+def test_alias_only_question_links_to_the_entity(world: Memory) -> None:
+    found = world.retrieve("Who is MAYOR POLK married to?")
+    assert not found.gated
+    assert found.sentences == ["Idra Polk is married to Fenn Arbet."]
+    assert found.evidence["linked"] == [
+        {"entity": "Idra Polk", "surface": "Mayor Polk", "by_alias": True, "ambiguous": False}
+    ]
