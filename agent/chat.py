@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from memory.facts import Fact
 
 HISTORY_FILE = "chat_history"
+ANSWER_THREAD = "hopedit-answer"  # the worker thread of one answer (see answer_cancellable)
 FACTS_LISTED = 50  # /facts without a query lists at most this many active facts
 
 
@@ -67,7 +68,7 @@ def answer_cancellable(engine: Engine, method: str, question: str, console: Cons
         finally:
             done.set()
 
-    threading.Thread(target=work, name="hopedit-answer", daemon=True).start()
+    threading.Thread(target=work, name=ANSWER_THREAD, daemon=True).start()
     console.print(f"[dim]answering with {method}… (Ctrl-C cancels)[/]")
     try:
         with console.status("thinking…", spinner="dots"):
@@ -315,4 +316,21 @@ def run_chat(engine: Engine, console: Console, method: str, history_path: Path) 
             break
         if not repl.handle(line):
             break
+    finish_cancelled_answers(console)
     console.print("bye.")
+
+
+def finish_cancelled_answers(console: Console) -> None:
+    """Wait for answers the user cancelled: their threads run on until the generation ends.
+
+    A daemon thread still inside the model when the interpreter shuts down aborts the process
+    ("terminate called without an active exception", SIGABRT), so the session would end with a crash
+    after a Ctrl-C. Joining them first lets it exit cleanly.
+    """
+    pending = [
+        thread for thread in threading.enumerate() if thread.name == ANSWER_THREAD and thread.is_alive()
+    ]
+    if pending:
+        console.print("[dim]finishing a cancelled answer before leaving…[/]")
+    for thread in pending:
+        thread.join()
