@@ -212,7 +212,7 @@ def test_a_forked_store_is_reported_by_check_and_repaired(tmp_path: Path) -> Non
     vectors = np.eye(3, 384, dtype=np.float32)
     raw.add([old, new], vectors[:2])
     raw.add([stray], vectors[2:], load_id="load-1-deadbeef")
-    del raw
+    raw.close()  # let go of this process's cached Chroma instance before the CLI writes the store
 
     found = hopedit("facts", "check", "--json", "--store", str(store))
     assert found.returncode == 1, found.stderr
