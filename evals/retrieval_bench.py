@@ -49,7 +49,6 @@ VARIANTS = (
     Variant(
         "greedy walk + std gate, N unknown (before)", "chain", False, (("walk", "greedy"), ("gate", "std"))
     ),
-    Variant("greedy walk + std gate, N given (before)", "chain", True, (("walk", "greedy"), ("gate", "std"))),
     Variant("beam + std gate, N unknown (ablation)", "chain", False, (("gate", "std"),)),
     Variant("dense + std gate, N given", "dense", True, (("gate", "std"),)),
 )

@@ -100,4 +100,12 @@ class Retrieval:
 
     @property
     def entities(self) -> list[str]:
-        return entity_names((scored.fact.subject, scored.fact.object) for scored in self.facts)
+        """Subjects and objects of the facts with their aliases: a question that names an entity by an
+        alias passes the editor's entity test as one that uses the name does."""
+        names = entity_names((scored.fact.subject, scored.fact.object) for scored in self.facts)
+        aliases = [
+            alias
+            for scored in self.facts
+            for alias in (*scored.fact.subject_aliases, *scored.fact.object_aliases)
+        ]
+        return list(dict.fromkeys([*names, *aliases]))
