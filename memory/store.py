@@ -35,7 +35,7 @@ class StoredRecord(NamedTuple):
     """One record as stored, with the write (load) it belongs to; "" for records older than load ids."""
 
     fact: Fact
-    vector: np.ndarray
+    vector: np.ndarray | None  # None: read without its embedding (nothing that scans needs it)
     load_id: str
 
 
@@ -76,7 +76,7 @@ class FactStore(Protocol):
 
     def delete(self, ids: Sequence[str]) -> None: ...
 
-    def records(self) -> Iterator[tuple[Fact, np.ndarray]]: ...
+    def records(self) -> Iterator[tuple[Fact, np.ndarray | None]]: ...
 
     def scan(self) -> Iterator[StoredRecord]: ...
 
@@ -219,24 +219,23 @@ class ChromaFactStore:
         if ids:
             self._collection.delete(ids=list(ids))
 
-    def records(self) -> Iterator[tuple[Fact, np.ndarray]]:
+    def records(self) -> Iterator[tuple[Fact, np.ndarray | None]]:
         """Every stored record, committed or not, as stored (see `scan` for the load ids)."""
         for record in self.scan():
             yield record.fact, record.vector
 
     def scan(self) -> Iterator[StoredRecord]:
+        """Every record without its embedding: opening a memory reads them all, and the embeddings (384
+        floats each, converted to Python lists by the client) were most of that time and memory, for
+        nothing that reads them (search asks the index itself)."""
         total = self._collection.count()
         for offset in range(0, total, _PAGE):
-            page = self._collection.get(
-                limit=_PAGE, offset=offset, include=["documents", "metadatas", "embeddings"]
-            )
-            for fact_id, document, metadata, vector in zip(
-                page["ids"], page["documents"], page["metadatas"], page["embeddings"], strict=True
+            page = self._collection.get(limit=_PAGE, offset=offset, include=["documents", "metadatas"])
+            for fact_id, document, metadata in zip(
+                page["ids"], page["documents"], page["metadatas"], strict=True
             ):
                 yield StoredRecord(
-                    fact_from_record(fact_id, document, metadata),
-                    np.asarray(vector, dtype=np.float32),
-                    str(metadata.get("load_id") or ""),
+                    fact_from_record(fact_id, document, metadata), None, str(metadata.get("load_id") or "")
                 )
 
     def records_of(self, subjects: Sequence[str]) -> list[StoredRecord]:
