@@ -44,18 +44,32 @@ def run_label(summary: Mapping) -> str:
 
 def mquake_table(summaries: Sequence[Mapping]) -> str:
     hop_keys = sorted({k for s in summaries for k in s.get("by_hops", {})}, key=int)
-    head = ["method", "memory", "edits", "cases", "multi-hop", "contains", "hop-wise"]
-    head += [f"{k}-hop" for k in hop_keys] + ["recall", "unedited", "calls/q", "q/s"]
+    head = [
+        "method",
+        "memory",
+        "edits",
+        "cases",
+        "multi-hop (all)",
+        "consistent cases",
+        "multi-hop (consistent)",
+    ]
+    head += ["contains", "hop-wise"]
+    head += [f"{k}-hop" for k in hop_keys]
+    head += ["recall (all)", "recall (consistent)", "edited / unedited cases", "calls/q", "q/s"]
     rows = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for s in summaries:
         cells = [s["method"], s["memory"], str(s["edits"]), str(s["n_cases"])]
-        cells += [_pct(s.get("multihop_acc")), _pct(s.get("multihop_acc_contains")), _pct(s.get("hop_acc"))]
+        consistent = "–" if s.get("n_consistent") is None else str(s["n_consistent"])
+        cells += [_pct(s.get("multihop_acc")), consistent, _pct(s.get("multihop_acc_consistent"))]
+        cells += [_pct(s.get("multihop_acc_contains")), _pct(s.get("hop_acc"))]
         cells += [_pct(s.get("by_hops", {}).get(k)) for k in hop_keys]
         calls = s.get("model_calls_per_question")
         qps = s.get("questions_per_second")
+        split = f"{_pct(s.get('edited_acc'))} / {_pct(s.get('unedited_acc'))}" if "unedited_acc" in s else "–"
         cells += [
             _pct(s.get("retrieval_recall")),
-            _pct(s.get("unedited_rate")),
+            _pct(s.get("retrieval_recall_consistent")),
+            split,
             "–" if calls is None else f"{calls:.1f}",
             "–" if qps is None else f"{qps:.2f}",
         ]

@@ -16,13 +16,14 @@ from evals.mquake_data import (
     edit_sentence,
     gold_chain_facts,
     load_cases,
+    needed_facts,
     selected_ids,
 )
 from evals.portability_data import load_edit_cases
 from evals.report import write_report
 from evals.results import CaseLog, RunLockedError
 from memory.facts import Fact
-from memory.loaders import LoadOptions, mquake_chain_entities, mquake_needed_facts, read_facts
+from memory.loaders import LoadOptions, mquake_chain_entities, read_facts
 
 FIXTURES = Path(__file__).parent / "fixtures" / "evals"
 
@@ -72,10 +73,15 @@ def test_gold_chain_and_needed_facts():
     entities = mquake_chain_entities(case)
     assert entities[0] == case["orig"]["new_triples_labeled"][0][0]
     assert entities[-1] == case["new_answer"] and len(entities) == len(set(entities))
-    assert mquake_needed_facts(case, "edits") == [
+    assert needed_facts(case, "edits") == [
         (r["subject"], r["target_new"]["str"]) for r in case["requested_rewrite"]
     ]
-    assert len(mquake_needed_facts(case, "edits+kg")) == len(case["orig"]["new_triples_labeled"])
+    assert len(needed_facts(case, "edits+kg")) == len(case["orig"]["new_triples_labeled"])
+    # A case asked with its edits withheld needs its original chain from the KG, nothing from edits.
+    assert needed_facts(case, "edits+kg", "original") == [
+        (s, o) for s, _, o in case["orig"]["triples_labeled"]
+    ]
+    assert needed_facts(case, "edits", "original") == []
 
 
 def _fake_case() -> dict:
