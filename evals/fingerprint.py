@@ -122,6 +122,10 @@ def make_fingerprint(
 
 def _comparable(fingerprint: Mapping[str, Any]) -> dict[str, Any]:
     kept = {k: v for k, v in fingerprint.items() if k not in _NOT_COMPARED}
+    # How many cases are evaluated does not change any case's result (edit batches come from the whole
+    # file), so a run may be resumed with a larger or smaller --limit.
+    if isinstance(kept.get("options"), Mapping):
+        kept["options"] = {k: v for k, v in kept["options"].items() if k != "limit"}
     # The data file may be given by another path to the same bytes.
     kept.pop("data", None)
     kept.pop("prefixes_path", None)

@@ -46,6 +46,8 @@ def test_resume_with_other_data_is_refused_and_force_is_recorded(tmp_path):
         check_and_record(run, _fingerprint(other), has_results=True, force=False)
     with pytest.raises(FingerprintMismatchError, match="options"):
         check_and_record(run, _fingerprint(FIXTURE, seed=1), has_results=True, force=False)
+    # A larger --limit extends the same run.
+    check_and_record(run, _fingerprint(FIXTURE, limit=300), has_results=True, force=False)
     forced = check_and_record(run, _fingerprint(other), has_results=True, force=True)
     assert forced["forced_resumes"][0]["changed"] == ["data_sha256"]
     stored = json.loads((run / "fingerprint.json").read_text())
