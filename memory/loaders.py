@@ -348,6 +348,20 @@ def _cloze_sentence(cloze: str, obj: str) -> str:
     return f"{cloze.strip()} {obj}."
 
 
+def _mquake_values(
+    subject: str, relation: str, obj: str, sentence: str, aliases: dict[str, list[str]]
+) -> dict[str, Any]:
+    """One fact's fields, with the aliases the record gives for its subject and object."""
+    return {
+        "subject": subject,
+        "relation": relation,
+        "object": obj,
+        "sentence": sentence,
+        "subject_aliases": aliases.get(subject, []),
+        "object_aliases": aliases.get(obj, []),
+    }
+
+
 def _mquake_aliases(record: dict) -> dict[str, list[str]]:
     """Entity name -> its aliases, from the answer aliases of the record's single hops and answers."""
     aliases: dict[str, list[str]] = {}
@@ -383,14 +397,7 @@ def _mquake_edits(path: Path, index: int, record: dict, labels: dict[str, str], 
             )
         relation = labels.get(str(rewrite.get("relation_id")), prompt)
         sentence = _cloze_sentence(prompt.replace("{}", subject), target)
-        values = {
-            "subject": subject,
-            "relation": relation,
-            "object": target,
-            "sentence": sentence,
-            "subject_aliases": aliases.get(subject, []),
-            "object_aliases": aliases.get(target, []),
-        }
+        values = _mquake_values(subject, relation, target, sentence, aliases)
         facts.append(_make_fact(path, index, values, kind, f"mquake:{record.get('case_id', index)}"))
     return facts
 
@@ -433,14 +440,7 @@ def _mquake_background(path: Path, index: int, record: dict, templates: dict[str
                 sentence = _cloze_sentence(template.replace("{}", subject), obj)
             else:
                 sentence = fallback_sentence(subject, relation, obj)
-            values = {
-                "subject": subject,
-                "relation": relation,
-                "object": obj,
-                "sentence": sentence,
-                "subject_aliases": aliases.get(subject, []),
-                "object_aliases": aliases.get(obj, []),
-            }
+            values = _mquake_values(subject, relation, obj, sentence, aliases)
             facts.append(
                 _make_fact(path, index, values, "background", f"mquake-kg:{record.get('case_id', index)}")
             )
