@@ -104,6 +104,7 @@ def register(app: typer.Typer) -> None:
     app.command("bench")(bench)
     eval_app.command("retrieval")(eval_retrieval)
     eval_app.command("locality")(eval_locality)
+    eval_app.command("consistency")(eval_consistency)
     app.command("retrieval-bench")(eval_retrieval)
 
 
@@ -493,6 +494,33 @@ def eval_locality(
         typer.echo(
             f"| {name} | {row['probes']} | {100 * row['same_as_unedited']:.1f} "
             f"| {100 * row['gated_share']:.1f} |"
+        )
+
+
+def eval_consistency(
+    dirs: Annotated[list[Path], typer.Argument(help="MQuAKE result folders made before the protocol.")],
+    data: Annotated[Path, typer.Option("--data", help="The benchmark file the runs used.")],
+) -> None:
+    """All-cases and consistent-cases accuracy of older runs, from their stored cases (nothing re-asked)."""
+    from evals.mquake import rescore_consistency
+
+    _check_file(data)
+    summaries = []
+    for run_dir in dirs:
+        try:
+            summaries.append(rescore_consistency(data, run_dir))
+        except (ValueError, FileNotFoundError, KeyError) as error:
+            _fail(f"{run_dir}: {error}")
+    typer.echo(
+        "| run | cases | multi-hop (all) | consistent | multi-hop (consistent) | recall (consistent) |"
+    )
+    typer.echo("| --- | --- | --- | --- | --- | --- |")
+    for s in summaries:
+        recall = s.get("retrieval_recall_consistent")
+        recall_text = "–" if recall is None else f"{100 * recall:.1f}"
+        typer.echo(
+            f"| {s['run']} | {s['n_cases']} | {100 * s['multihop_acc']:.1f} | {s['n_consistent']} "
+            f"| {100 * s['multihop_acc_consistent']:.1f} | {recall_text} |"
         )
 
 

@@ -525,3 +525,30 @@ def run_mquake(cfg: MquakeConfig) -> list[Path]:
         run_method(cfg, method, run_dir)
         dirs.append(run_dir)
     return dirs
+
+
+def rescore_consistency(data: Path, run_dir: Path) -> dict:
+    """Score an existing run (made before consistency was recorded) on all and consistent cases.
+
+    The run's memory is rebuilt in thought only: its summary names the edit batches (`edits`, `seed`),
+    so each case's consistency with the edits its batch loaded follows from the data alone; every case
+    of such runs had its edits loaded (edited share 1). Nothing is asked again."""
+    from evals.results import read_cases, read_json
+
+    summary = read_json(run_dir / "summary.json")
+    if summary.get("edits") in (None, "gold"):
+        raise ValueError(f"{run_dir}: not an edit-batch MQuAKE run")
+    cases = load_cases(data)
+    everyone = {str(c["case_id"]) for c in cases}
+    contexts: dict[str, CaseContext] = {}
+    for batch in edit_batches(cases, str(summary["edits"]), int(summary.get("seed", 0))):
+        contexts.update(batch_contexts(batch, everyone))
+    records = read_cases(run_dir / "cases.jsonl")
+    rescored = [{**r, "consistent": contexts[str(r["case_id"])].consistent} for r in records]
+    return {
+        "run": str(run_dir),
+        "method": summary.get("method"),
+        "memory": summary.get("memory"),
+        "edits": summary.get("edits"),
+        **metrics.summarize_mquake(rescored),
+    }
