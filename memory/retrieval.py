@@ -57,6 +57,9 @@ class RetrievalConfig:
     # default, since on the training files it dropped far more relevant hits than unrelated ones.
     dense_relation_threshold: float | None = None
     dense_k: int = 4  # dense hits looked at, and returned when no path is found
+    # When the question names no entity of the memory and no dense hit is close enough, fall back to the
+    # paper's spread rule (gate_std, gate_k) on the dense scores.
+    spread_fallback: bool = True
     edit_bonus: float = 0.1  # an edit beats a background fact of nearly equal relevance
     scorer: str | None = None  # relation scorer folder; None: the shipped one
     # Ablations: the paper's gate (std of the top-k dense scores at or below gate_std: irrelevant) and
@@ -354,6 +357,12 @@ class ChainRetriever:
                 for hit in self.dense_evidence(question_vector, hits[: config.dense_k])
                 if hit.fact.subject not in starts
             ]
+            if not dense_found and not starts and config.spread_fallback and not std_gate(scores, config):
+                # The question names nothing of the memory and no hit is close: with edits only, a
+                # multi-hop question often describes the edited entity without naming it, and is far from
+                # the edit's sentence. Then the spread of the dense scores (the paper's rule) decides.
+                dense_found = hits[: config.dense_k]
+                evidence["spread"] = True
             if dense_found:
                 # A described entity: follow the graph from the best dense hit's subject.
                 path = self._path(question_vector, [dense_found[0].fact.subject], n_hops)
@@ -382,6 +391,8 @@ class ChainRetriever:
             gated = not facts
             if path and starts and path[0].fact.subject in starts:
                 evidence["decided_by"] = "a path of fitting relations from a named entity"
+            elif facts and evidence.get("spread"):
+                evidence["decided_by"] = "no entity named; the dense scores' spread (the paper's rule)"
             elif facts:
                 evidence["decided_by"] = "dense hits close to the question"
             elif starts:
