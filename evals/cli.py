@@ -354,6 +354,9 @@ def eval_retrieval(
     data: Annotated[Path, typer.Option("--data", help="MQuAKE JSON file with the cases")],
     memory: Annotated[str, typer.Option("--memory", help="edits, edits+kg, or both")] = "both",
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N cases")] = None,
+    sample: Annotated[
+        int | None, typer.Option("--sample", help="Ask a seeded sample of N cases' questions (all loaded).")
+    ] = None,
     out: Annotated[Path, typer.Option("--out", help="Directory for the JSON and PNG results")] = Path(
         "runs/retrieval-bench"
     ),
@@ -374,6 +377,15 @@ def eval_retrieval(
         _fail(f"--memory must be edits, edits+kg or both, got {memory!r}")
     _check_file(data)
     config = retrieval_settings(retrieval_config, gate, walk, beam_width)
+    # Taken before the run: the code and data it describes are those the run starts with.
+    fingerprint = make_fingerprint(
+        data=data,
+        command=_command_line(),
+        options={"memory": memory, "limit": limit, "sample": sample},
+        retrieval_config=config.to_dict(),
+        uses_model=False,
+        uses_prefixes=False,
+    )
     console = Console(stderr=True)
     reports = []
     with Progress(console=console) as progress:
@@ -386,15 +398,7 @@ def eval_retrieval(
                     tasks[key] = progress.add_task(key, total=total)
                 progress.update(tasks[key], completed=done)
 
-            reports.append(run_retrieval_bench(data, setting, limit, config, progress=report))
-    fingerprint = make_fingerprint(
-        data=data,
-        command=_command_line(),
-        options={"memory": memory, "limit": limit},
-        retrieval_config=config.to_dict(),
-        uses_model=False,
-        uses_prefixes=False,
-    )
+            reports.append(run_retrieval_bench(data, setting, limit, config, progress=report, sample=sample))
     out.mkdir(parents=True, exist_ok=True)
     summary = {"benchmark": "retrieval", "fingerprint": fingerprint, "settings": reports}
     (out / "retrieval_bench.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")

@@ -11,6 +11,7 @@ chain; see `evals.protocol`), since for the others the needed facts are not all 
 from __future__ import annotations
 
 import json
+import random
 import statistics
 import tempfile
 import time
@@ -78,13 +79,19 @@ def run_retrieval_bench(
     config: RetrievalConfig | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     variants: tuple[Variant, ...] = VARIANTS,
+    sample: int | None = None,
 ) -> dict:
+    """`limit`: the first cases of the file fill the memory; `sample`: only a seeded sample of those
+    cases' questions is asked (the memory still holds every loaded case)."""
     if setting not in SETTINGS:
         raise ValueError(f"setting must be one of {SETTINGS}")
     base = config or RetrievalConfig()
     report = progress or (lambda stage, done, total: None)
     cases = json.loads(Path(data).read_text(encoding="utf-8"))[:limit]
     loaded = LoadedEdits(cases)
+    asked = (
+        set(range(len(cases))) if sample is None else set(random.Random(0).sample(range(len(cases)), sample))
+    )
     questions = [
         Question(
             index,
@@ -94,6 +101,7 @@ def run_retrieval_bench(
             consistency(case, loaded, TARGET_NEW)[0],
         )
         for index, case in enumerate(cases)
+        if index in asked
         for text in case["questions"]
     ]
     with tempfile.TemporaryDirectory(prefix="hopedit-bench-") as tmp:
@@ -154,6 +162,7 @@ def run_retrieval_bench(
         "data": str(data),
         "setting": setting,
         "cases": len(cases),
+        "cases_asked": len(asked),
         "questions": len(questions),
         "consistent_questions": sum(q.consistent for q in questions),
         "memory": {key: value for key, value in stats.items() if key != "store"},
