@@ -504,15 +504,24 @@ def eval_locality(
 def eval_consistency(
     dirs: Annotated[list[Path], typer.Argument(help="MQuAKE result folders made before the protocol.")],
     data: Annotated[Path, typer.Option("--data", help="The benchmark file the runs used.")],
+    cases_from: Annotated[
+        Path | None, typer.Option("--cases-from", help="Score only the cases this result folder holds.")
+    ] = None,
 ) -> None:
     """All-cases and consistent-cases accuracy of older runs, from their stored cases (nothing re-asked)."""
     from evals.mquake import rescore_consistency
+    from evals.results import read_cases
 
     _check_file(data)
+    only = None
+    if cases_from is not None:
+        only = {str(r["case_id"]) for r in read_cases(cases_from / "cases.jsonl")}
+        if not only:
+            _fail(f"{cases_from}: no cases.jsonl with finished cases")
     summaries = []
     for run_dir in dirs:
         try:
-            summaries.append(rescore_consistency(data, run_dir))
+            summaries.append(rescore_consistency(data, run_dir, only))
         except (ValueError, FileNotFoundError, KeyError) as error:
             _fail(f"{run_dir}: {error}")
     typer.echo(

@@ -527,12 +527,13 @@ def run_mquake(cfg: MquakeConfig) -> list[Path]:
     return dirs
 
 
-def rescore_consistency(data: Path, run_dir: Path) -> dict:
+def rescore_consistency(data: Path, run_dir: Path, only: set[str] | None = None) -> dict:
     """Score an existing run (made before consistency was recorded) on all and consistent cases.
 
     The run's memory is rebuilt in thought only: its summary names the edit batches (`edits`, `seed`),
     so each case's consistency with the edits its batch loaded follows from the data alone; every case
-    of such runs had its edits loaded (edited share 1). Nothing is asked again."""
+    of such runs had its edits loaded (edited share 1). Nothing is asked again. `only`: score just these
+    case ids, to compare with a newer run that has not finished every case."""
     from evals.results import read_cases, read_json
 
     summary = read_json(run_dir / "summary.json")
@@ -543,7 +544,7 @@ def rescore_consistency(data: Path, run_dir: Path) -> dict:
     contexts: dict[str, CaseContext] = {}
     for batch in edit_batches(cases, str(summary["edits"]), int(summary.get("seed", 0))):
         contexts.update(batch_contexts(batch, everyone))
-    records = read_cases(run_dir / "cases.jsonl")
+    records = [r for r in read_cases(run_dir / "cases.jsonl") if only is None or str(r["case_id"]) in only]
     rescored = [{**r, "consistent": contexts[str(r["case_id"])].consistent} for r in records]
     return {
         "run": str(run_dir),

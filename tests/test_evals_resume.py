@@ -26,7 +26,10 @@ def _command(out: Path) -> list[str]:
 
 def _comparable(out: Path) -> dict:
     summary = json.loads((out / "summary.json").read_text())
-    return {k: v for k, v in summary.items() if k not in (*TIMING_FIELDS, "command")}
+    kept = {k: v for k, v in summary.items() if k not in (*TIMING_FIELDS, "command")}
+    # The fingerprint names the run's command (its --out differs); everything else must agree.
+    kept["fingerprint"] = {k: v for k, v in kept["fingerprint"].items() if k != "command"}
+    return kept
 
 
 def _lines(path: Path) -> int:
