@@ -1,0 +1,84 @@
+"""Where the evidence gate's thresholds come from: `python -m evals.calibrate_gate --data-dir ../shared/data`.
+
+Training files only. Relevant questions: MQuAKE-hard-train's multi-hop and single-hop questions, asked
+against a memory of its edits and background world. Unrelated prompts: ZsRE train locality questions and
+CounterFact train neighbourhood prompts, against the same memory. For each candidate threshold it prints
+how many relevant questions keep their evidence and how many unrelated prompts wrongly get some:
+- path gain (`min_path_gain`): how much the best path from a named entity brings the text closer to the
+  question than the entity's name alone;
+- dense closeness (`dense_min_score`): the cosine of a single-hop question with its closest fact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from memory import Memory
+from memory.embedder import embed
+from memory.retrieval import ChainRetriever, RetrievalConfig
+
+HARD_TRAIN = Path("mquake") / "MQuAKE-hard-train.json"
+
+
+def unrelated_prompts(data_dir: Path) -> list[str]:
+    prompts = []
+    zsre = json.loads((data_dir / "portability" / "zsre_portability_train.json").read_text(encoding="utf-8"))
+    prompts += [record["loc"].removeprefix("nq question:").strip() for record in zsre]
+    counterfact = json.loads(
+        (data_dir / "portability" / "counterfact_portability_train.json").read_text(encoding="utf-8")
+    )
+    prompts += [p for record in counterfact for p in record["neighborhood_prompts"][:2]]
+    return prompts
+
+
+def path_gains(memory: Memory, questions: list[str]) -> np.ndarray:
+    """The best path's gain for each question that names an entity with outgoing facts."""
+    retriever = ChainRetriever(memory.store, memory.graph, RetrievalConfig(min_path_gain=-10.0))
+    gains = []
+    for question, vector in zip(questions, embed(questions, batch_size=256), strict=True):
+        starts = [
+            link.entity for link in memory.graph.link(question) if memory.graph.graph.out_degree(link.entity)
+        ]
+        if starts:
+            gains.append(retriever.beam_search(vector, starts, None)[1])
+    return np.array(gains)
+
+
+def top_dense(memory: Memory, questions: list[str]) -> np.ndarray:
+    dense = memory.retriever("dense")
+    return np.array([dense.dense(v, 1)[0].score for v in embed(questions, batch_size=256)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
+    args = parser.parse_args()
+    records = json.loads((args.data_dir / HARD_TRAIN).read_text(encoding="utf-8"))
+    multi = [q for record in records for q in record["questions"]]
+    single = [hop["question"] for record in records for hop in record["new_single_hops"]]
+    unrelated = unrelated_prompts(args.data_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        memory = Memory.open(Path(tmp) / "store")
+        memory.load_file(args.data_dir / HARD_TRAIN, format="mquake", with_kg=True)
+        gains = {"multi-hop": path_gains(memory, multi), "single-hop": path_gains(memory, single)}
+        unrelated_gains = path_gains(memory, unrelated)
+        single_dense, unrelated_dense = top_dense(memory, single), top_dense(memory, unrelated)
+        memory.close()
+    print("min_path_gain | multi-hop kept | single-hop kept | unrelated prompts with a path")
+    for threshold in (0.05, 0.1, 0.15, 0.2, 0.25):
+        kept = [float((g >= threshold).mean()) for g in gains.values()]
+        wrong = float((unrelated_gains >= threshold).sum()) / len(unrelated)
+        print(f"{threshold:.2f} | {kept[0]:.3f} | {kept[1]:.3f} | {wrong:.4f}")
+    print("dense_min_score | single-hop kept | unrelated prompts with a close hit")
+    for threshold in (0.5, 0.55, 0.6, 0.65):
+        kept_dense = float((single_dense >= threshold).mean())
+        print(f"{threshold:.2f} | {kept_dense:.3f} | {float((unrelated_dense >= threshold).mean()):.4f}")
+
+
+if __name__ == "__main__":
+    main()
