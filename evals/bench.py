@@ -328,14 +328,28 @@ def _hopedit() -> list[str]:
     return [str(exe) if exe.exists() else (shutil.which("hopedit") or "hopedit")]
 
 
-def _wait_rusage(process: subprocess.Popen, timeout_s: float) -> tuple[int, float]:
-    """Wait for one child and return (exit status, its own peak RSS in MiB), killing it after timeout."""
-    deadline = time.monotonic() + timeout_s
+def _hwm_mib(pid: int) -> float | None:
+    """A live process's peak RSS (VmHWM, Linux). Not wait4's ru_maxrss: exec carries the forking
+    parent's high-water mark into it, so every child of a big bench process reported the bench's RSS."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _wait_rusage(process: subprocess.Popen, timeout_s: float) -> tuple[int, float | None]:
+    """Wait for one child and return (exit status, its peak RSS in MiB as last seen alive)."""
+    deadline, peak = time.monotonic() + timeout_s, None
     while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        seen = _hwm_mib(process.pid)
+        peak = seen if seen is not None else peak
+        pid, status, _ = os.wait4(process.pid, os.WNOHANG)
         if pid:
             process.returncode = os.waitstatus_to_exitcode(status)
-            return process.returncode, usage.ru_maxrss / 1024
+            return process.returncode, peak
         if time.monotonic() > deadline:
             process.kill()
         time.sleep(0.02)
@@ -568,7 +582,7 @@ def bench_markdown(result: dict) -> str:
         )
     rows += ["", "## Fresh processes", "", "| command | seconds | peak RSS MiB | exit |", "|" + " --- |" * 4]
     rows += [
-        f"| {c['command']} | {_num(c['seconds'], 2)} | {c['peak_rss_mib']:.0f} | {c['returncode']} |"
+        f"| {c['command']} | {_num(c['seconds'], 2)} | {_num(c['peak_rss_mib'], 0)} | {c['returncode']} |"
         for c in result["commands"]
     ]
     rows += [
