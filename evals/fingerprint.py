@@ -144,6 +144,7 @@ def check_and_record(run_dir: Path, fingerprint: dict[str, Any], has_results: bo
     says that its cases came from more than one configuration.
     """
     path = Path(run_dir) / FINGERPRINT_FILE
+    fingerprint = {**fingerprint, "forced_resumes": []}
     if has_results and path.is_file():
         old = read_json(path)
         changed = differences(old, fingerprint)
