@@ -228,7 +228,7 @@ class ChainRetriever:
         """Whole-path scores: the question's cosine with both readings of each path, summed. A relation the
         question asks about brings the text closer to it; one it does not ask about moves it away."""
         texts = [text for path in paths for text in self._descriptions(start, path)]
-        vectors = self.scorer.vectors(texts)
+        vectors = self.scorer.vectors(texts, cache=False)
         cosines = vectors @ question_vector
         return cosines[0::2] + cosines[1::2]
 

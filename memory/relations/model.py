@@ -109,7 +109,12 @@ class RelationScorer:
         )
         self.config.to_yaml(directory / CONFIG_FILE)
 
-    def vectors(self, texts: list[str]) -> np.ndarray:
+    def vectors(self, texts: list[str], cache: bool = True) -> np.ndarray:
+        """Embeddings of the texts. Relation labels and phrasings repeat across questions and are
+        cached; `cache=False` is for one-off texts (path descriptions name a question's entities), which
+        would otherwise grow the cache with every question a server answers."""
+        if not cache:
+            return embed(texts, batch_size=256)
         missing = [text for text in dict.fromkeys(texts) if text not in self._vectors]
         if missing:
             self._vectors.update(zip(missing, embed(missing, batch_size=256), strict=True))
