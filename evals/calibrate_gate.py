@@ -6,13 +6,16 @@ CounterFact train neighbourhood prompts, against the same memory. For each candi
 how many relevant questions keep their evidence and how many unrelated prompts wrongly get some:
 - path gain (`min_path_gain`): how much the best path from a named entity brings the text closer to the
   question than the entity's name alone;
-- dense closeness (`dense_min_score`): the cosine of a single-hop question with its closest fact.
+- dense closeness (`dense_min_score`): the cosine of a single-hop question with its closest fact;
+- the per-hop prior (`hop_prior`) of path search with the hop count unknown: how often the chosen path
+  is exactly the question's chain, for one multi-hop and one single-hop question of each training case.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import tempfile
 from pathlib import Path
 
@@ -49,6 +52,42 @@ def path_gains(memory: Memory, questions: list[str]) -> np.ndarray:
     return np.array(gains)
 
 
+HOP_PRIORS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.1)
+
+
+def hop_prior_table(
+    memory: Memory, records: list[dict], priors: tuple[float, ...] = HOP_PRIORS
+) -> list[dict]:
+    """Exact-chain rate of multi-hop and single-hop questions for each candidate hop prior. The beam is
+    run once per question; only the choice among its path lengths depends on the prior."""
+    chooser = random.Random(0)
+    asked: list[tuple[str, str, list[tuple[str, str]]]] = []
+    for record in records:
+        chain = [(s, o) for s, _, o in record["orig"]["new_triples_labeled"]]
+        asked.append(("multi-hop", chooser.choice(record["questions"]), chain))
+        hop = chooser.randrange(len(record["new_single_hops"]))
+        asked.append(("single-hop", record["new_single_hops"][hop]["question"], chain[hop : hop + 1]))
+    retriever = ChainRetriever(memory.store, memory.graph, RetrievalConfig())
+    beams = []
+    vectors = embed([question for _, question, _ in asked], batch_size=256)
+    for (kind, question, chain), vector in zip(asked, vectors, strict=True):
+        starts = [
+            link.entity for link in memory.graph.link(question) if memory.graph.graph.out_degree(link.entity)
+        ]
+        limit = retriever.config.max_hops
+        beams.append((kind, chain, retriever.paths_by_length(vector, starts, limit) if starts else {}))
+    rows = []
+    for prior in priors:
+        chooser_retriever = ChainRetriever(memory.store, memory.graph, RetrievalConfig(hop_prior=prior))
+        exact: dict[str, list[bool]] = {"multi-hop": [], "single-hop": []}
+        for kind, chain, by_length in beams:
+            chosen = chooser_retriever.choose(by_length, None)
+            got = [(f.fact.subject, f.fact.object) for f in chosen.facts] if chosen else []
+            exact[kind].append(got == chain)
+        rows.append({"hop_prior": prior, **{kind: float(np.mean(flags)) for kind, flags in exact.items()}})
+    return rows
+
+
 def top_dense(memory: Memory, questions: list[str]) -> np.ndarray:
     dense = memory.retriever("dense")
     return np.array([dense.dense(v, 1)[0].score for v in embed(questions, batch_size=256)])
@@ -68,6 +107,7 @@ def main() -> None:
         gains = {"multi-hop": path_gains(memory, multi), "single-hop": path_gains(memory, single)}
         unrelated_gains = path_gains(memory, unrelated)
         single_dense, unrelated_dense = top_dense(memory, single), top_dense(memory, unrelated)
+        priors = hop_prior_table(memory, records)
         memory.close()
     print("min_path_gain | multi-hop kept | single-hop kept | unrelated prompts with a path")
     for threshold in (0.05, 0.1, 0.15, 0.2, 0.25):
@@ -78,6 +118,9 @@ def main() -> None:
     for threshold in (0.5, 0.55, 0.6, 0.65):
         kept_dense = float((single_dense >= threshold).mean())
         print(f"{threshold:.2f} | {kept_dense:.3f} | {float((unrelated_dense >= threshold).mean()):.4f}")
+    print("hop_prior | multi-hop exact chain | single-hop exact chain")
+    for row in priors:
+        print(f"{row['hop_prior']:.2f} | {row['multi-hop']:.3f} | {row['single-hop']:.3f}")
 
 
 if __name__ == "__main__":

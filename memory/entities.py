@@ -22,12 +22,24 @@ MAX_NAME_TOKENS = 16
 MIN_ALIAS_CHARS = 4
 
 
+def _tokens(text: str) -> list[str]:
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return "".join(" " if ch in _PUNCT else ch for ch in text).split()
+
+
 def name_tokens(text: str) -> tuple[str, ...]:
     """The folded token sequence of a name or a question (case, accents and punctuation ignored)."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
-    text = "".join(" " if ch in _PUNCT else ch for ch in text)
-    return tuple(text.split())
+    return tuple(token.casefold() for token in _tokens(text))
+
+
+def _inside_longer_name(cased: list[str], start: int, end: int) -> bool:
+    """Whether the mention tokens[start:end] continue a capitalised name the text goes on with ("Paul" in
+    "Paul Jank", "Jerusalem" in "Jerusalem District"): then the text names another entity, one the memory
+    does not hold. The text's first word is capitalised anyway and does not count."""
+    before = start - 1 >= 1 and cased[start - 1][:1].isupper()
+    after = end < len(cased) and cased[end][:1].isupper()
+    return before or after
 
 
 @dataclass(frozen=True)
@@ -89,8 +101,10 @@ class EntityIndex:
 
     def link(self, text: str) -> list[EntityLink]:
         """Entities named in the text, longest mention first; a mention inside a longer one is dropped
-        ("Paris" inside "Paris Saint-Germain"), and an ambiguous mention yields every entity it names."""
-        tokens = name_tokens(text)
+        ("Paris" inside "Paris Saint-Germain"), as is one inside a longer capitalised name the memory does
+        not hold; an ambiguous mention yields every entity it names."""
+        cased = _tokens(text)
+        tokens = tuple(token.casefold() for token in cased)
         mentions: list[tuple[int, int]] = []
         for start in range(len(tokens)):
             for end in range(min(len(tokens), start + self._longest), start, -1):
@@ -104,6 +118,8 @@ class EntityIndex:
             if any(start < other_end and other_start < end for other_start, other_end in taken):
                 continue
             taken.append((start, end))
+            if _inside_longer_name(cased, start, end):
+                continue
             named: dict[str, tuple[str, bool]] = {}
             for entity, surface, by_alias in self._keys[tokens[start:end]]:
                 # A name beats an alias of the same entity as the reason it was linked.

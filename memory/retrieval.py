@@ -18,6 +18,7 @@ The paper's std-of-top-5 gate and the old greedy one-relation-at-a-time walk sta
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -60,8 +61,18 @@ class RetrievalConfig:
     # When the question names no entity of the memory and no dense hit is close enough, fall back to the
     # paper's spread rule (gate_std, gate_k) on the dense scores.
     spread_fallback: bool = True
-    edit_bonus: float = 0.1  # an edit beats a background fact of nearly equal relevance
+    # An edit beats a background fact of nearly equal relevance among paths of the same length. It is a
+    # tie-breaker only: it never makes a longer path (with more edits on it) win over a shorter one.
+    edit_bonus: float = 0.1
+    # With the hop count unknown, paths of every length compete on their similarity plus this much per
+    # hop. Read off the training files (`python -m evals.calibrate_gate`): MQuAKE-hard-train single-hop
+    # and multi-hop questions, each needing exactly its own chain.
+    hop_prior: float = 0.0
     scorer: str | None = None  # relation scorer folder; None: the shipped one
+    # Path descriptions depend only on the start and the relations, so the paraphrases of one question,
+    # and questions about the same entities, share them. This many are kept (least recently used dropped
+    # first; a few KB each); 0 turns the cache off.
+    path_cache_size: int = 20_000
     # Ablations: the paper's gate (std of the top-k dense scores at or below gate_std: irrelevant) and
     # the greedy walk (cosine of question and relation label at or above min_relevance).
     gate_std: float = 0.1
@@ -76,6 +87,8 @@ class RetrievalConfig:
         for name in ("beam_width", "max_hops", "dense_k", "gate_k", "propose_k"):
             if getattr(self, name) < 1:
                 raise ValueError(f"retrieval {name} must be at least 1, got {getattr(self, name)}")
+        if self.path_cache_size < 0:
+            raise ValueError(f"retrieval path_cache_size must be 0 or more, got {self.path_cache_size}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -172,7 +185,16 @@ class _Path:
     end: str  # the entity the path has reached
     facts: list[ScoredFact]
     visited: frozenset[str]
-    score: float
+    similarity: float  # the question's summed cosine with the path's two readings
+    edits: int  # edits on the path: the tie-breaker among paths of one length
+    base: float  # the similarity of the start's name alone
+
+    @property
+    def gain(self) -> float:
+        return self.similarity - self.base
+
+    def rank(self, edit_bonus: float) -> float:
+        return self.similarity + edit_bonus * self.edits
 
 
 class ChainRetriever:
@@ -185,6 +207,7 @@ class ChainRetriever:
         self.config = config
         self._dense = DenseRetriever(store, config)
         self._phrases: dict[str, str] = {}
+        self._path_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
 
     # ------------------------------------------------------------ scoring
 
@@ -224,29 +247,42 @@ class ChainRetriever:
             by_phrase = f"{by_phrase} {self._phrase(fact)}"
         return f"the {by_label}", by_phrase
 
+    def _text_vectors(self, texts: list[str]) -> np.ndarray:
+        """Embeddings of path descriptions through the bounded LRU cache (`path_cache_size`)."""
+        cache, size = self._path_vectors, self.config.path_cache_size
+        missing = [text for text in dict.fromkeys(texts) if text not in cache]
+        fresh = dict(zip(missing, self.scorer.vectors(missing, cache=False), strict=True)) if missing else {}
+        vectors = np.stack([fresh[text] if text in fresh else cache[text] for text in texts])
+        if size:
+            for text in texts:
+                if text in cache:
+                    cache.move_to_end(text)
+            cache.update(fresh)
+            while len(cache) > size:
+                cache.popitem(last=False)
+        return vectors
+
     def path_similarity(self, question_vector: np.ndarray, start: str, paths: list[list[Fact]]) -> np.ndarray:
         """Whole-path scores: the question's cosine with both readings of each path, summed. A relation the
         question asks about brings the text closer to it; one it does not ask about moves it away."""
         texts = [text for path in paths for text in self._descriptions(start, path)]
-        vectors = self.scorer.vectors(texts, cache=False)
-        cosines = vectors @ question_vector
+        cosines = self._text_vectors(texts) @ question_vector
         return cosines[0::2] + cosines[1::2]
 
-    def beam_search(
-        self, question_vector: np.ndarray, starts: list[str], n_hops: int | None
-    ) -> tuple[list[ScoredFact], float]:
-        """The best whole path from any start, and how much it gained over naming the start alone.
+    def paths_by_length(
+        self, question_vector: np.ndarray, starts: list[str], limit: int
+    ) -> dict[int, list[_Path]]:
+        """Every start's beam at each path length (0: the start's name alone).
 
         Each hop, the relation scorer proposes the `propose_k` best relations at each path's end; the
-        extended paths are scored whole and the best `beam_width` kept. With n_hops known, paths of that
-        length (or the longest reachable) compete; unknown, every length competes, so a path stops where
-        no relation brings it closer to the question. No entity is visited twice."""
-        limit = min(n_hops or self.config.max_hops, self.config.max_hops)
-        best: tuple[list[ScoredFact], float] = ([], 0.0)
-        best_key = (-1, -np.inf)
+        extended paths are scored whole and the best `beam_width` kept (an edit breaks near ties). No entity
+        is visited twice."""
+        config = self.config
+        by_length: dict[int, list[_Path]] = {}
         for start in dict.fromkeys(starts):
             base = float(self.path_similarity(question_vector, start, [[]])[0])
-            beam = [_Path(start, [], frozenset([start]), base)]
+            beam = [_Path(start, [], frozenset([start]), base, 0, base)]
+            by_length.setdefault(0, []).extend(beam)
             for depth in range(limit):
                 extensions: list[tuple[_Path, Fact]] = []
                 for path in beam:
@@ -260,32 +296,51 @@ class ChainRetriever:
                     for pair, logit in zip(pairs, logits, strict=True):
                         best_logit[pair] = max(best_logit.get(pair, -np.inf), float(logit))
                     ranked = sorted(best_logit, key=lambda pair: -best_logit[pair])
-                    proposed = set(ranked[: self.config.propose_k])
+                    proposed = set(ranked[: config.propose_k])
                     extensions.extend(
                         (path, f) for f, pair in zip(candidates, pairs, strict=True) if pair in proposed
                     )
                 if not extensions:
                     break
-                scores = self.path_similarity(
+                similarities = self.path_similarity(
                     question_vector, start, [[*(x.fact for x in p.facts), f] for p, f in extensions]
                 )
                 grown = [
                     _Path(
                         fact.object,
-                        [*path.facts, ScoredFact(fact, float(score) - path.score)],
+                        [*path.facts, ScoredFact(fact, float(similarity) - path.similarity)],
                         path.visited | {fact.object},
-                        float(score) + (self.config.edit_bonus if fact.kind == "edit" else 0.0),
+                        float(similarity),
+                        path.edits + (fact.kind == "edit"),
+                        base,
                     )
-                    for (path, fact), score in zip(extensions, scores, strict=True)
+                    for (path, fact), similarity in zip(extensions, similarities, strict=True)
                 ]
-                grown.sort(key=lambda p: p.score, reverse=True)
-                beam = grown[: self.config.beam_width]
-                for path in beam:
-                    length = len(path.facts) if n_hops is not None else 0
-                    key = (length, path.score)
-                    if key > best_key:
-                        best_key, best = key, (path.facts, path.score - base)
-        return best
+                grown.sort(key=lambda p: p.rank(config.edit_bonus), reverse=True)
+                beam = grown[: config.beam_width]
+                by_length.setdefault(depth + 1, []).extend(beam)
+        return by_length
+
+    def choose(self, by_length: dict[int, list[_Path]], n_hops: int | None) -> _Path | None:
+        """With the hop count known, the best path of that length (or of the longest reached), an edit
+        breaking near ties; unknown, the path most similar to the question, plus `hop_prior` per hop, over
+        every length: a path stops where no relation brings it closer to the question."""
+        lengths = [length for length, paths in by_length.items() if length > 0 and paths]
+        if not lengths:
+            return None
+        if n_hops is not None:
+            paths = by_length[min(n_hops, max(lengths))]
+            return max(paths, key=lambda p: p.rank(self.config.edit_bonus))
+        candidates = [path for length in lengths for path in by_length[length]]
+        return max(candidates, key=lambda p: p.similarity + self.config.hop_prior * len(p.facts))
+
+    def beam_search(
+        self, question_vector: np.ndarray, starts: list[str], n_hops: int | None
+    ) -> tuple[list[ScoredFact], float]:
+        """The best whole path from any start, and how much it gained over naming the start alone."""
+        limit = min(n_hops or self.config.max_hops, self.config.max_hops)
+        chosen = self.choose(self.paths_by_length(question_vector, starts, limit), n_hops)
+        return (chosen.facts, chosen.gain) if chosen else ([], 0.0)
 
     def greedy_walk(self, question_vector: np.ndarray, starts: list[str], limit: int) -> list[ScoredFact]:
         """The ablation: from the first start with a fitting fact, the best relation by cosine per hop."""

@@ -28,6 +28,18 @@ def test_longest_match_wins_and_contained_names_are_dropped():
     assert [link.entity for link in links] == ["Paris Saint-Germain"]
 
 
+def test_a_name_inside_a_longer_capitalised_name_does_not_link():
+    index = EntityIndex()
+    for name in ("Paul", "Jerusalem"):
+        index.add(name)
+    assert index.link("Paul Jank died at") == []
+    assert index.link("The capital of Jerusalem District is") == []
+    assert index.link("Who governs East Jerusalem?") == []
+    # The question's first word is capitalised anyway; lowercase neighbours leave the name linked.
+    assert [link.entity for link in index.link("Paul died in which city?")] == ["Paul"]
+    assert [link.entity for link in index.link("Which country is Jerusalem in?")] == ["Jerusalem"]
+
+
 def test_ambiguous_name_returns_every_candidate():
     index = EntityIndex()
     index.add("Springfield (Illinois)", ["Springfield"])

@@ -165,3 +165,21 @@ def test_alias_only_question_links_to_the_entity(world: Memory) -> None:
     assert found.evidence["linked"] == [
         {"entity": "Idra Polk", "surface": "Mayor Polk", "by_alias": True, "ambiguous": False}
     ]
+
+
+def test_edits_further_along_do_not_make_a_longer_path_win(tmp_path: Path) -> None:
+    """The edit bonus breaks ties among paths of one length; it never weighs paths of different lengths,
+    so an edit on the hop after the answer does not pull the path past it (hop count unknown)."""
+    memory = Memory.open(tmp_path / "store")
+    chain = [
+        ("Velkor Daan", "employer", "Quennet Works", "Velkor Daan is employed by Quennet Works."),
+        ("Quennet Works", "founded by", "Idra Polk", "Quennet Works was founded by Idra Polk."),
+        ("Idra Polk", "spouse", "Fenn Arbet", "Idra Polk is married to Fenn Arbet."),
+        ("Fenn Arbet", "employer", "Ostrel Mills", "Fenn Arbet is employed by Ostrel Mills."),
+        ("Ostrel Mills", "head office city", "Brasmoor", "The head office of Ostrel Mills is in Brasmoor."),
+    ]
+    memory.add([Fact(s, r, o, sentence=t, kind="background") for s, r, o, t in chain[:3]])
+    memory.add([Fact(s, r, o, sentence=t) for s, r, o, t in chain[3:]])
+    found = memory.retrieve("Who is the person who founded the company that employs Velkor Daan married to?")
+    assert found.sentences == [fact[3] for fact in chain[:3]]
+    memory.close()
