@@ -3,7 +3,7 @@ job's events into one response (cancelling the job when the client hangs up)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from pydantic import BaseModel
 from starlette.types import Receive
@@ -57,3 +57,28 @@ async def collect(events: AsyncGenerator[str | Completion, None], receive: Recei
     except ClientGone:
         raise APIError(499, "the client closed the request", code="client_closed_request") from None
     raise RuntimeError("the generation ended without a result")
+
+
+async def relay(
+    events: AsyncIterator[str | Completion],
+    rest: Callable[[str], str],
+    piece: Callable[[str], str],
+    finish: Callable[[Completion], str],
+    usage: Callable[[Completion], str] | None,
+) -> AsyncGenerator[str, None]:
+    """The body of every endpoint's stream, framed by the endpoint's own chunk makers: text pieces as the
+    job sends them, whatever the final text adds (`rest`), the finishing chunk, the usage chunk when asked
+    for, then [DONE]. A client that hung up ends it quietly; its work was already cancelled."""
+    try:
+        async for event in events:
+            if isinstance(event, str):
+                yield piece(event)
+                continue
+            if tail := rest(event.text):
+                yield piece(tail)
+            yield finish(event)
+            if usage is not None:
+                yield usage(event)
+    except ClientGone:
+        return
+    yield sse("[DONE]")

@@ -32,9 +32,16 @@ from agent.server.protocol import (
     DeltaMessage,
     ResponseMessage,
 )
-from agent.server.serving_base import check_pipeline_options, check_single_choice, collect, sse, usage_of
+from agent.server.serving_base import (
+    check_pipeline_options,
+    check_single_choice,
+    collect,
+    relay,
+    sse,
+    usage_of,
+)
 from agent.server.serving_models import ServingModels
-from agent.server.streaming import ClientGone, watched
+from agent.server.streaming import watched
 
 _TEMPLATE_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 
@@ -133,25 +140,19 @@ class ServingChat:
                 )
             )
 
+        def usage(event: Completion) -> str:
+            return sse(
+                ChatCompletionChunk(
+                    id=head.id, created=head.created, model=request.model, choices=[], usage=usage_of(event)
+                )
+            )
+
         yield chunk(DeltaMessage(role="assistant", content=""))
-        try:
-            async for event in events:
-                if isinstance(event, str):
-                    yield chunk(DeltaMessage(content=event))
-                    continue
-                if tail := rest(event.text):
-                    yield chunk(DeltaMessage(content=tail))
-                yield chunk(DeltaMessage(), event.finish_reason, hopedit=event.trace)
-                if request.include_usage_in_stream:
-                    yield sse(
-                        ChatCompletionChunk(
-                            id=head.id,
-                            created=head.created,
-                            model=request.model,
-                            choices=[],
-                            usage=usage_of(event),
-                        )
-                    )
-        except ClientGone:
-            return  # nobody is reading; the work was cancelled
-        yield sse("[DONE]")
+        async for framed in relay(
+            events,
+            rest,
+            lambda text: chunk(DeltaMessage(content=text)),
+            lambda event: chunk(DeltaMessage(), event.finish_reason, hopedit=event.trace),
+            usage if request.include_usage_in_stream else None,
+        ):
+            yield framed

@@ -15,9 +15,16 @@ from agent.server.config import ServerConfig
 from agent.server.errors import bad_request
 from agent.server.generation import PIPELINES, Completion, GenerationService
 from agent.server.protocol import CompletionChoice, CompletionRequest, CompletionResponse
-from agent.server.serving_base import check_pipeline_options, check_single_choice, collect, sse, usage_of
+from agent.server.serving_base import (
+    check_pipeline_options,
+    check_single_choice,
+    collect,
+    relay,
+    sse,
+    usage_of,
+)
 from agent.server.serving_models import ServingModels
-from agent.server.streaming import ClientGone, watched
+from agent.server.streaming import watched
 
 
 class ServingCompletions:
@@ -74,26 +81,20 @@ class ServingCompletions:
                 )
             )
 
+        def usage(event: Completion) -> str:
+            return sse(
+                CompletionResponse(
+                    id=head.id, created=head.created, model=request.model, choices=[], usage=usage_of(event)
+                )
+            )
+
         if request.echo:
             yield chunk(request.prompt_text)
-        try:
-            async for event in events:
-                if isinstance(event, str):
-                    yield chunk(event)
-                    continue
-                if tail := rest(event.text):
-                    yield chunk(tail)
-                yield chunk("", event.finish_reason, hopedit=event.trace)
-                if request.include_usage_in_stream:
-                    yield sse(
-                        CompletionResponse(
-                            id=head.id,
-                            created=head.created,
-                            model=request.model,
-                            choices=[],
-                            usage=usage_of(event),
-                        )
-                    )
-        except ClientGone:
-            return  # nobody is reading; the work was cancelled
-        yield sse("[DONE]")
+        async for framed in relay(
+            events,
+            rest,
+            chunk,
+            lambda event: chunk("", event.finish_reason, hopedit=event.trace),
+            usage if request.include_usage_in_stream else None,
+        ):
+            yield framed
