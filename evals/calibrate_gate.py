@@ -44,9 +44,7 @@ def path_gains(memory: Memory, questions: list[str]) -> np.ndarray:
     retriever = ChainRetriever(memory.store, memory.graph, RetrievalConfig(min_path_gain=-10.0))
     gains = []
     for question, vector in zip(questions, embed(questions, batch_size=256), strict=True):
-        starts = [
-            link.entity for link in memory.graph.link(question) if memory.graph.graph.out_degree(link.entity)
-        ]
+        starts = [link.entity for link in memory.graph.start_links(question)]
         if starts:
             gains.append(retriever.beam_search(vector, starts, None)[1])
     return np.array(gains)
@@ -71,9 +69,7 @@ def hop_prior_table(
     beams = []
     vectors = embed([question for _, question, _ in asked], batch_size=256)
     for (kind, question, chain), vector in zip(asked, vectors, strict=True):
-        starts = [
-            link.entity for link in memory.graph.link(question) if memory.graph.graph.out_degree(link.entity)
-        ]
+        starts = [link.entity for link in memory.graph.start_links(question)]
         limit = retriever.config.max_hops
         beams.append((kind, chain, retriever.paths_by_length(vector, starts, limit) if starts else {}))
     rows = []

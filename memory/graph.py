@@ -131,9 +131,6 @@ class FactGraph:
         """Entities of active facts the text names, by name or alias (see `memory.entities`)."""
         return self.entities.link(text)
 
-    def entities_in(self, text: str) -> list[str]:
-        """Linked entities with outgoing active facts (where a chain can start), longest mention first."""
-        found = dict.fromkeys(
-            link.entity for link in self.link(text) if self.graph.out_degree(link.entity) > 0
-        )
-        return list(found)
+    def start_links(self, text: str) -> list[EntityLink]:
+        """The links whose entity has outgoing active facts: where a chain can start."""
+        return [link for link in self.link(text) if self.graph.out_degree(link.entity) > 0]

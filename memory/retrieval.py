@@ -395,7 +395,7 @@ class ChainRetriever:
         config = self.config
         hits = self._dense.dense(question_vector, max(config.gate_k, config.dense_k, (n_hops or 0) * 2))
         scores = [hit.score for hit in hits]
-        links = [link for link in self.graph.link(question) if self.graph.graph.out_degree(link.entity) > 0]
+        links = self.graph.start_links(question)
         starts = [link.entity for link in links]
         path = self._path(question_vector, starts, n_hops) if starts else []
         evidence: dict[str, Any] = {

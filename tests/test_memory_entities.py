@@ -64,7 +64,7 @@ def test_graph_index_follows_supersession_and_removal():
     graph.put(Fact("Peltam Looms", "founded by", "Ossa Vire", added_at=2.0))
     assert graph.entities.lookup("D. Limaror") == []
     assert [link.entity for link in graph.link("Who founded Peltam Looms?")] == ["Peltam Looms"]
-    assert graph.entities_in("Is Ossa Vire a founder?") == []  # an object only: no chain starts there
+    assert graph.start_links("Is Ossa Vire a founder?") == []  # an object only: no chain starts there
     for fact_id in list(graph.facts):
         graph.drop(fact_id)
     assert graph.link("Who founded Peltam Looms?") == []
