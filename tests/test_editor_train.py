@@ -42,6 +42,28 @@ def test_builder_is_seeded_and_covers_every_kind():
     assert all(e.entities == [] for e in first if e.kind == "locality")
 
 
+def test_invented_name_copies_rename_every_chain_entity_consistently():
+    mix = DataMix(
+        mquake_multihop=0,
+        mquake_singlehop=0,
+        pokemqa=0,
+        counterfact=0,
+        zsre=0,
+        locality=0,
+        invented_multihop=4,
+    )
+    examples = DataBuilder(FIXTURE_DATA, mix, seed=1, task_instructions=False, holdout=[]).build()
+    assert len(examples) == 4
+    cases = json.loads((FIXTURE_DATA / "mquake" / "MQuAKE-hard-train.json").read_text())
+    real = {name for case in cases for s, _, o in case["orig"]["new_triples_labeled"] for name in (s, o)}
+    for example in examples:
+        text = " ".join([*example.facts, example.question, example.target])
+        assert not any(name in text for name in real)  # no real name survives
+        assert example.target in example.entities and example.target in " ".join(example.facts)
+        # the question still names the chain's first entity (the entity test lets it read its facts)
+        assert entity_gate(example.question, example.entities) == 1.0
+
+
 def test_holding_out_a_source_and_task_instructions():
     mix = DataMix(mquake_multihop=2, mquake_singlehop=2, pokemqa=2, counterfact=2, zsre=2, locality=2)
     examples = DataBuilder(FIXTURE_DATA, mix, seed=0, task_instructions=True, holdout=["zsre"]).build()

@@ -22,6 +22,9 @@ class DataMix:
     counterfact: int = 255  # Rel/Gen/Por inputs from the CounterFact portability train split
     zsre: int = 255  # Rel/Gen/Por inputs from the ZsRE portability train split
     locality: int = 100  # unrelated facts as instruction; the target is the base model's own answer
+    # MQuAKE-hard multi-hop examples whose chain entities are all renamed to invented names (facts,
+    # question and answer alike): the model must copy names it has never seen, as in a user's own graph.
+    invented_multihop: int = 0
     max_distractors: int = 2
     shuffle_fact_order: float = 0.3  # share of multi-fact instructions given in shuffled order
 

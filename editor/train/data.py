@@ -20,6 +20,7 @@ from pathlib import Path
 
 from editor.train.config import DataMix
 from memory.loaders import mquake_chain_entities
+from memory.relations.train import invented_name
 
 TRAIN_FILES = {
     "mquake": "mquake/MQuAKE-hard-train.json",
@@ -160,9 +161,38 @@ class DataBuilder:
                 singlehop.append(
                     TrainExample(facts, hop["question"], hop["answer"], "mquake", "singlehop", entities)
                 )
-        return self._draw(multihop, self.mix.mquake_multihop) + self._draw(
-            singlehop, self.mix.mquake_singlehop
+        return (
+            self._draw(multihop, self.mix.mquake_multihop)
+            + self._draw(singlehop, self.mix.mquake_singlehop)
+            + self._draw(self.invented_multihop(), self.mix.invented_multihop)
         )
+
+    def invented_multihop(self) -> list[TrainExample]:
+        """Multi-hop examples with every entity of the chain renamed, consistently, to an invented name."""
+        if not self.mix.invented_multihop:
+            return []
+        examples = []
+        for case in self.data["mquake"]:
+            entities = mquake_chain_entities(case)
+            names = {entity: invented_name(self.rng) for entity in entities}
+            # Longest first, so a name inside another ("Paris" in "Paris Saint-Germain") is not split.
+            pattern = re.compile("|".join(re.escape(e) for e in sorted(names, key=len, reverse=True)))
+
+            def rename(text: str, names: dict[str, str] = names, pattern: re.Pattern = pattern) -> str:
+                return pattern.sub(lambda match: names[match.group(0)], text)
+
+            chain = [rename(_sentence(h["cloze"], h["answer"])) for h in case["new_single_hops"]]
+            answer = rename(case["new_answer"])
+            for question in case["questions"]:
+                facts = list(chain)
+                if self.rng.random() < self.mix.shuffle_fact_order:
+                    self.rng.shuffle(facts)
+                examples.append(
+                    TrainExample(
+                        facts, rename(question), answer, "mquake", "multihop", [names[e] for e in entities]
+                    )
+                )
+        return examples
 
     def pokemqa(self) -> list[TrainExample]:
         patterns = _relation_patterns(self.data["mquake"], self.data["counterfact"])
