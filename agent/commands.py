@@ -101,8 +101,10 @@ def _scratch_memory(base: Memory, items: Sequence[str]) -> Iterator[Memory]:
     """A throw-away copy of the store plus the ad-hoc facts, so --facts never touches the user's store."""
     from memory import Memory
 
-    with tempfile.TemporaryDirectory(prefix="hopedit-ask-", ignore_cleanup_errors=True) as tmp:
-        scratch = Memory.open(Path(tmp), None)
+    with (
+        tempfile.TemporaryDirectory(prefix="hopedit-ask-", ignore_cleanup_errors=True) as tmp,
+        Memory.open(Path(tmp), None) as scratch,
+    ):
         current = base.facts(active_only=True)
         if current:
             scratch.add(current)
@@ -160,8 +162,11 @@ def ask(
     quiet_model_loading()
     try:
         config = EngineConfig(model_spec=model, prefixes=prefixes, llm_url=llm_url, llm_model=llm_model)
-        memory = _open_memory(store, chroma_url)
-        with _scratch_memory(memory, facts) if facts else nullcontext(memory) as active_memory:
+        # Closed on the way out: closing writes the snapshot the next command opens from.
+        with (
+            _open_memory(store, chroma_url) as memory,
+            _scratch_memory(memory, facts) if facts else nullcontext(memory) as active_memory,
+        ):
             answer = Engine(config, active_memory).answer(method, question)
     except (FactFileError, ValueError, FileNotFoundError) as error:
         raise _fail(console, str(error)) from None
@@ -194,7 +199,8 @@ def chat(
     except (ValueError, FileNotFoundError) as error:
         raise _fail(console, str(error)) from None
     history = (store or default_store_dir()) / HISTORY_FILE
-    run_chat(Engine(config, memory), console, method, history)
+    with memory:  # closing writes the snapshot the next command opens from
+        run_chat(Engine(config, memory), console, method, history)
 
 
 def demo_facts_path() -> Path:

@@ -45,12 +45,18 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _open(store: Path | None, chroma_url: str | None, repair: bool = True) -> Memory:
-    """Open the memory or exit 2 (held by another process, unreachable); say what a repair on open fixed."""
+def _open(
+    store: Path | None, chroma_url: str | None, repair: bool = True, use_snapshot: bool = True
+) -> Memory:
+    """Open the memory or exit 2 (held by another process, unreachable); say what a repair on open fixed.
+
+    Callers close it (`with _open(...) as memory`): closing writes the snapshot the next command opens
+    from, and releases the lock.
+    """
     from memory.core import Memory
 
     try:
-        memory = Memory.open(store, chroma_url, repair=repair)
+        memory = Memory.open(store, chroma_url, repair=repair, use_snapshot=use_snapshot)
     except ValueError as error:  # includes StoreInUseError: another live process holds the store
         raise _fail(f"error: {error}") from None
     except Exception as error:  # chromadb raises bare exceptions for unreachable servers and bad dirs
@@ -149,7 +155,6 @@ def load(
             progress.stop()
             raise _fail(str(error)) from None
         progress.update(reading, total=progress.tasks[reading].completed)
-        memory = _open(store, chroma_url)
         tasks: dict[str, int] = {}
 
         def report(stage: str, done: int, total: int) -> None:
@@ -159,7 +164,8 @@ def load(
             if not errors.is_terminal:  # a log gets one line per stored chunk instead of a live bar
                 errors.print(f"{stage} {done}/{total}", markup=False, highlight=False)
 
-        result = memory.add(facts, report)
+        with _open(store, chroma_url) as memory:
+            result = memory.add(facts, report)
     active = sum(fact.active for fact in result.added)
     console.print(
         f"{path}: {len(facts)} facts read; {len(result.added)} stored ({active} active), "
@@ -185,7 +191,8 @@ def add(
         fact = Fact(subject, relation, obj, sentence=sentence or "", kind=kind, source="cli")
     except ValueError as error:
         raise _fail(f"error: {error}") from None
-    result = _open(store, chroma_url).add([fact])
+    with _open(store, chroma_url) as memory:
+        result = memory.add([fact])
     if result.unchanged:
         console.print(f"already present: {result.unchanged[0].id}")
         return
@@ -207,7 +214,8 @@ def list_facts(
     """List the active facts; `--all` adds the superseded versions (their `active` is false)."""
     if kind not in (None, "edit", "background"):
         raise _fail(f"error: --kind must be edit or background, got {kind!r}")
-    facts = _open(store, chroma_url).facts(active_only=not all_versions, kind=kind)  # type: ignore[arg-type]
+    with _open(store, chroma_url) as memory:
+        facts = memory.facts(active_only=not all_versions, kind=kind)  # type: ignore[arg-type]
     _print_facts(facts, f"{len(facts)} facts", as_json)
 
 
@@ -219,7 +227,8 @@ def search(
     chroma_url: UrlOption = None,
 ) -> None:
     """Dense search over the active facts, best first (`score` is the cosine similarity)."""
-    hits = _open(store, chroma_url).search(query, k)
+    with _open(store, chroma_url) as memory:
+        hits = memory.search(query, k)
     _print_facts([hit.fact for hit in hits], query, as_json, [hit.score for hit in hits])
 
 
@@ -231,7 +240,8 @@ def history(
     chroma_url: UrlOption = None,
 ) -> None:
     """All versions of (subject, relation), oldest first."""
-    facts = _open(store, chroma_url).history(subject, relation)
+    with _open(store, chroma_url) as memory:
+        facts = memory.history(subject, relation)
     if not facts:
         raise _fail(f"no facts for ({printable(subject, 200)}, {printable(relation, 200)})")
     _print_facts(facts, f"history of ({subject}, {relation})", as_json)
@@ -240,7 +250,8 @@ def history(
 def remove(fact_id: str, store: StoreOption = None, chroma_url: UrlOption = None) -> None:
     """Remove one fact version; removing the active one restores the version it superseded."""
     try:
-        fact = _open(store, chroma_url).remove(fact_id)
+        with _open(store, chroma_url) as memory:
+            fact = memory.remove(fact_id)
     except KeyError:
         raise _fail(f"error: no fact with id {fact_id}") from None
     console.print(f"removed {fact.id}: {printable(fact.sentence)}", markup=False, highlight=False)
@@ -248,14 +259,16 @@ def remove(fact_id: str, store: StoreOption = None, chroma_url: UrlOption = None
 
 def undo(store: StoreOption = None, chroma_url: UrlOption = None) -> None:
     """Remove the newest edit and re-activate what it superseded."""
-    fact = _open(store, chroma_url).undo_last_edit()
+    with _open(store, chroma_url) as memory:
+        fact = memory.undo_last_edit()
     message = f"undid {fact.id}: {printable(fact.sentence)}" if fact else "no edit to undo"
     console.print(message, markup=False, highlight=False)
 
 
 def stats(as_json: JsonOption = False, store: StoreOption = None, chroma_url: UrlOption = None) -> None:
     """Counts of records, active facts, entities and relations."""
-    counts = _open(store, chroma_url).stats()
+    with _open(store, chroma_url) as memory:
+        counts = memory.stats()
     if as_json:
         typer.echo(safe_json(counts))
     elif _is_terminal():
@@ -284,10 +297,11 @@ def check(
     """
     from memory import integrity
 
-    memory = _open(store, chroma_url, repair=False)
-    report = memory.integrity
-    if repair and not report.clean:
-        integrity.repair(memory.store, report)
+    # The store itself is inspected: a snapshot would only say it was consistent when written.
+    with _open(store, chroma_url, repair=False, use_snapshot=False) as memory:
+        report = memory.integrity
+        if repair and not report.clean:
+            integrity.repair(memory.store, report)
     if as_json:
         typer.echo(safe_json(report.to_dict()))
     else:

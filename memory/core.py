@@ -2,6 +2,9 @@
 
 A write's new records go to Chroma under a pending load id and count only once the load's commit marker is
 written, so a file never lands half-way, whether the write fails or the process is killed.
+
+An embedded memory that closes consistent leaves a snapshot of its records (`memory.snapshot`), and the
+next open reads that instead of every record from Chroma when it still matches the store.
 """
 
 from __future__ import annotations
@@ -10,16 +13,16 @@ import contextlib
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from memory import integrity
+from memory import integrity, snapshot
 from memory.embedder import embed
 from memory.facts import Fact, FactKind, Retrieval, ScoredFact
-from memory.graph import rank, settle
+from memory.graph import FactGraph, rank, settle
 from memory.loaders import LoadOptions, read_facts
 from memory.lock import StoreLock
 from memory.retrieval import ChainRetriever, DenseRetriever, RetrievalConfig, Retriever
@@ -37,6 +40,18 @@ _STORE_CHUNK = 512
 
 def _no_progress(stage: str, done: int, total: int) -> None:
     pass
+
+
+def _stamp(now: float, offset: int) -> float:
+    """The `added_at` of the write's fact number `offset`: strictly increasing, so history order is file
+    order, and whole microseconds.
+
+    Chroma reads a stored float back exactly only when it has at most 16 significant digits (its parser
+    rounds longer ones to a neighbouring float); a present-day time in whole microseconds has 16, so the
+    memory a write leaves in this process and the one the next open reads (from Chroma or the snapshot)
+    hold the same stamps.
+    """
+    return (round(now * 1e6) + offset) / 1e6  # integer microseconds: distinct offsets, distinct stamps
 
 
 def _differs(fact: Fact, stored: Fact) -> bool:
@@ -92,14 +107,29 @@ class Memory:
         *,
         repair: bool = True,
         lock: StoreLock | None = None,
+        use_snapshot: bool = True,
     ) -> None:
         self.store = store
         self.config = config or RetrievalConfig()
         self._lock = lock
         self._closed = False
-        self.integrity, self.graph = integrity.check(store)
-        if repair and not self.integrity.clean:
-            integrity.repair(store, self.integrity)
+        # Snapshot bookkeeping: the data file this memory was read from (None: read from Chroma), whether
+        # the records changed since, and whether every write so far finished (a failed one may have left
+        # something for the next open to repair, so no snapshot may hide it).
+        self._snapshot_sha: str | None = None
+        self._changed = False
+        self._consistent = True
+        found = self._read_snapshot() if use_snapshot else None
+        if found is not None:
+            self.integrity = integrity.IntegrityReport(
+                store.location(), records=len(found.facts), from_snapshot=True
+            )
+            self.graph = FactGraph.from_records(((fact, None) for fact in found.facts), settled=True)
+            self._snapshot_sha = found.data_sha256
+        else:
+            self.integrity, self.graph = integrity.check(store)
+            if repair and not self.integrity.clean:
+                integrity.repair(store, self.integrity)
         self._retrievers: dict[str, Retriever] = {
             "dense": DenseRetriever(store, self.config),
             "chain": ChainRetriever(store, self.graph, self.config),
@@ -114,28 +144,80 @@ class Memory:
         *,
         repair: bool = True,
         holder: str | None = None,
+        use_snapshot: bool = True,
     ) -> Memory:
         """Open (and lock, when embedded) a memory; StoreInUseError if another live process holds it.
 
         `holder` names this process in the refusal another process gets (default: its command line).
+        `use_snapshot=False` reads every record from Chroma even where a valid snapshot exists (what
+        `hopedit facts check` does: it inspects the store itself).
         """
         if chroma_url:
             return cls(ChromaFactStore(chroma_url=chroma_url), config, repair=repair)
         directory = Path(store_dir) if store_dir else default_store_dir()
         lock = StoreLock(directory, holder).acquire()
         try:
-            return cls(ChromaFactStore(store_dir=directory), config, repair=repair, lock=lock)
+            return cls(
+                ChromaFactStore(store_dir=directory),
+                config,
+                repair=repair,
+                lock=lock,
+                use_snapshot=use_snapshot,
+            )
         except BaseException:
             lock.release()
             raise
 
+    def _read_snapshot(self) -> snapshot.Snapshot | None:
+        """The store's snapshot, if this process holds the store's lock and the snapshot matches it."""
+        directory = self.store.snapshot_dir
+        if directory is None or self._lock is None:
+            return None
+        return snapshot.read(directory, self.store.fingerprint_at_open)
+
+    def _save_snapshot(self) -> None:
+        """After the store is closed, with the lock still held: snapshot the records for the next open.
+
+        Only a consistent memory is written (nothing of a failed write, nothing left to repair); an
+        unchanged memory read from a snapshot only re-marks it valid (opening Chroma touched its files).
+        """
+        directory = self.store.snapshot_dir
+        if directory is None or self._lock is None or not self._consistent:
+            return
+        if not (self.integrity.clean or self.integrity.repaired):
+            return
+        with contextlib.suppress(OSError):  # a cache: a full disk costs the next open time, not facts
+            snapshot.write(
+                directory,
+                self.graph.facts.values(),
+                snapshot.fingerprint(directory),
+                None if self._changed else self._snapshot_sha,
+            )
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Around every write: the records change, and a write that raises leaves the memory
+        inconsistent until the next open has inspected (and repaired) the store."""
+        self._changed = True
+        try:
+            yield
+        except BaseException:
+            self._consistent = False
+            raise
+
     def close(self) -> None:
-        """Close the store and release its lock; the object must not be used afterwards."""
+        """Close the store, save its snapshot (embedded) and release its lock; the object must not be used
+        afterwards."""
+        self._close(save_snapshot=True)
+
+    def _close(self, save_snapshot: bool) -> None:
         if self._closed:
             return
         self._closed = True
         try:
             self.store.close()
+            if save_snapshot:
+                self._save_snapshot()
         finally:
             if self._lock is not None:
                 self._lock.release()
@@ -149,8 +231,10 @@ class Memory:
 
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):
-            with contextlib.suppress(Exception):  # interpreter shutdown may have torn Chroma down already
-                self.close()
+            # Interpreter shutdown may have torn Chroma down already; and no snapshot is written this late
+            # (the next open reads Chroma instead), so commands close their memory explicitly.
+            with contextlib.suppress(Exception):
+                self._close(save_snapshot=False)
 
     # ------------------------------------------------------------------ writes
 
@@ -171,6 +255,10 @@ class Memory:
         for fact in facts:
             if not isinstance(fact, Fact):
                 raise TypeError(f"Memory.add takes Fact objects, got {type(fact).__name__}")
+        with self._writing():
+            return self._stage(facts, progress, chunk)
+
+    def _stage(self, facts: Sequence[Fact], progress: WriteProgress | None, chunk: int) -> PendingWrite:
         now = time.time()
         pending = PendingWrite(integrity.new_load_id(now), list(facts), now, {})
         first: dict[str, Fact] = {}
@@ -178,7 +266,7 @@ class Memory:
             if fact.id not in self.graph.facts and fact.id not in first:
                 # Stored inactive: Chroma's active filter keeps it out of every query until the commit.
                 first[fact.id] = dataclasses.replace(
-                    fact, active=False, superseded_by=None, added_at=now + offset * 1e-6
+                    fact, active=False, superseded_by=None, added_at=_stamp(now, offset)
                 )
         new = list(first.values())
         report = progress or _no_progress
@@ -205,6 +293,10 @@ class Memory:
         """Delete a staged write's records (what was stored of them); a no-op once committed."""
         if pending.committed:
             return
+        with self._writing():
+            self._abort(pending)
+
+    def _abort(self, pending: PendingWrite) -> None:
         ids = list(pending.new)
         for start in range(0, len(ids), _STORE_CHUNK):
             self.store.delete(ids[start : start + _STORE_CHUNK])
@@ -216,6 +308,10 @@ class Memory:
         """Supersession against the current memory, the load's marker, then flags and graph."""
         if pending.committed:
             raise ValueError(f"write {pending.load_id} is already committed")
+        with self._writing():
+            return self._commit(pending, progress, chunk)
+
+    def _commit(self, pending: PendingWrite, progress: WriteProgress | None, chunk: int) -> AddResult:
         try:
             final, added, superseded, unchanged = self._plan(pending)
             before = {fact_id: fact for fact_id, (fact, _) in pending.new.items()}
@@ -237,17 +333,17 @@ class Memory:
             raise
         pending.committed = True
         report = progress or _no_progress
-        records = [
-            (fact, pending.new[fact.id][1] if fact.id in pending.new else None) for fact in final.values()
-        ]
+        # As stored now, so each update writes only the keys that change (a new record: `active`).
+        stored = {fact.id: before.get(fact.id) or self.graph.facts[fact.id] for fact in changed}
         try:
             for start in range(0, len(changed), chunk):
-                self.store.update(changed[start : start + chunk])
+                self.store.update(changed[start : start + chunk], stored)
                 report("activating", min(start + chunk, len(changed)), len(changed))
         finally:
             # The marker is down, so the write stands even if a flag update failed: the graph holds it now,
-            # and the next open rewrites the flags it did not reach.
-            self.graph.put_many(records)
+            # and the next open rewrites the flags it did not reach. No vectors: nothing reads them from
+            # the graph, and at 100k facts they would be most of the process's memory.
+            self.graph.put_many((fact, None) for fact in final.values())
         if self.store.shared:
             self._settle_shared({(fact.subject, fact.relation) for fact in final.values()})
         return AddResult(
@@ -273,7 +369,7 @@ class Memory:
         )
         found.uncommitted.clear()  # another writer's unfinished load is theirs to finish or the next open's
         integrity.repair(self.store, found)
-        self.graph.put_many((fact, settled.vectors.get(fact.id)) for fact in settled.facts.values())
+        self.graph.put_many((fact, None) for fact in settled.facts.values())
 
     def _plan(self, pending: PendingWrite) -> tuple[dict[str, Fact], list[str], list[str], list[str]]:
         """Each fact in order: a no-op, a new version, or an old version made newest again.
@@ -285,7 +381,7 @@ class Memory:
         added: list[str] = []
         unchanged: list[str] = []
         for offset, incoming in enumerate(pending.facts):
-            stamp = pending.now + offset * 1e-6  # strictly increasing: history order = file order
+            stamp = _stamp(pending.now, offset)
             key = (incoming.subject, incoming.relation)
             if key not in versions:
                 versions[key] = {fact.id: fact for fact in self.graph.versions(*key)}
@@ -351,6 +447,11 @@ class Memory:
         fact = self.graph.facts.get(fact_id)
         if fact is None:
             raise KeyError(fact_id)
+        with self._writing():
+            return self._remove(fact)
+
+    def _remove(self, fact: Fact) -> Fact:
+        fact_id = fact.id
         before = {other.id: other for other in self.graph.versions(fact.subject, fact.relation)}
         self.store.delete([fact_id])
         self.graph.drop(fact_id)
@@ -359,7 +460,7 @@ class Memory:
             for other in self.graph.versions(fact.subject, fact.relation)
             if _differs(other, before[other.id])
         ]
-        self.store.update(changed)
+        self.store.update(changed, before)
         return fact
 
     def undo_last_edit(self) -> Fact | None:
@@ -405,6 +506,12 @@ class Memory:
             "inactive": len(records) - len(active),
             "active_edits": sum(fact.kind == "edit" for fact in active),
             "active_background": sum(fact.kind == "background" for fact in active),
-            "entities": self.graph.graph.number_of_nodes(),
+            # The names of active facts are the graph's nodes once it is built; counting them here spares
+            # `hopedit facts stats` building the edges of a large memory.
+            "entities": (
+                self.graph.graph.number_of_nodes()
+                if self.graph.edges_built
+                else len({name for fact in active for name in (fact.subject, fact.object)})
+            ),
             "relations": len({fact.relation for fact in active}),
         }

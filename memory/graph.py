@@ -4,12 +4,18 @@ Which version of a (subject, relation) is active is derived here from the stored
 read from a stored flag.
 
 It exists for speed (supersession checks, chain walks and entity lookup need no Chroma round trip and no
-re-embedding) and is always rebuilt from Chroma at open, so it can never disagree with the store for long.
+re-embedding) and is always rebuilt from Chroma (or a snapshot that provably matches it) at open, so it can
+never disagree with the store for long.
+
+A graph built in bulk (`from_records`, what opening a memory does) holds the records at once and builds its
+edges and entity index only when something first reads them: `hopedit facts stats` on a large memory never
+pays for them, and a question pays once.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -47,11 +53,70 @@ class FactGraph:
     """Entities are nodes; each active fact is an edge subject -> object keyed by the fact id."""
 
     def __init__(self) -> None:
-        self.graph: nx.MultiDiGraph = nx.MultiDiGraph()
         self.facts: dict[str, Fact] = {}
         self.vectors: dict[str, np.ndarray] = {}
         self._versions: dict[tuple[str, str], list[str]] = defaultdict(list)
-        self.entities = EntityIndex()
+        # None until first read in a graph built by `from_records` (see `_build_edges`).
+        self._graph: nx.MultiDiGraph | None = nx.MultiDiGraph()
+        self._entities: EntityIndex | None = EntityIndex()
+        # Held while the edges are built and by every change, so a server thread reading the graph for
+        # the first time and a commit in another never interleave.
+        self._lock = threading.RLock()
+
+    @classmethod
+    def from_records(
+        cls, records: Iterable[tuple[Fact, np.ndarray | None]], settled: bool = False
+    ) -> FactGraph:
+        """The graph `put_many` builds from these records on an empty graph, built in bulk.
+
+        Each (subject, relation) is settled once, after all its versions are in (`settled=True`: the
+        records' flags were derived already, as in a snapshot written from a graph); edges and entity
+        index are built on first use, in one pass over the active facts.
+        """
+        built = cls()
+        for fact, vector in records:
+            if fact.id not in built.facts:
+                built._versions[(fact.subject, fact.relation)].append(fact.id)
+            built.facts[fact.id] = fact
+            if vector is not None:
+                built.vectors[fact.id] = vector
+        if not settled:
+            for ids in built._versions.values():
+                for fact in settle(built.facts[fact_id] for fact_id in ids):
+                    built.facts[fact.id] = fact
+        built._graph = built._entities = None
+        return built
+
+    @property
+    def graph(self) -> nx.MultiDiGraph:
+        """Entities as nodes, one edge per active fact (built on first use in a bulk-built graph)."""
+        graph = self._graph
+        return graph if graph is not None else self._build_edges()[0]
+
+    @property
+    def entities(self) -> EntityIndex:
+        """Names and aliases of the entities of active facts (built with the edges)."""
+        entities = self._entities
+        return entities if entities is not None and self._graph is not None else self._build_edges()[1]
+
+    @property
+    def edges_built(self) -> bool:
+        """Whether the edges and entity index exist yet (reading `graph` or `entities` builds them)."""
+        return self._graph is not None
+
+    def _build_edges(self) -> tuple[nx.MultiDiGraph, EntityIndex]:
+        with self._lock:
+            if self._graph is not None and self._entities is not None:
+                return self._graph, self._entities
+            graph, entities = nx.MultiDiGraph(), EntityIndex()
+            for fact in self.facts.values():
+                if fact.active:
+                    graph.add_edge(fact.subject, fact.object, key=fact.id)
+                    entities.add(fact.subject, fact.subject_aliases)
+                    entities.add(fact.object, fact.object_aliases)
+            self._entities = entities
+            self._graph = graph  # last: a reader that sees the graph sees the entity index too
+            return graph, entities
 
     def put(self, fact: Fact, vector: np.ndarray | None = None) -> None:
         """Insert or replace one record (any version); which version is active is then re-derived."""
@@ -59,32 +124,37 @@ class FactGraph:
 
     def put_many(self, records: Iterable[tuple[Fact, np.ndarray | None]]) -> None:
         """Insert or replace records, then settle each touched (subject, relation) once."""
-        touched: set[tuple[str, str]] = set()
-        for fact, vector in records:
-            key = (fact.subject, fact.relation)
-            if fact.id not in self.facts:
-                self._versions[key].append(fact.id)
-            else:
-                self._unlink(self.facts[fact.id])
-            self.facts[fact.id] = fact
-            if vector is not None:
-                self.vectors[fact.id] = vector
-            touched.add(key)
-        for key in touched:
-            self._settle(key)
+        with self._lock:
+            touched: set[tuple[str, str]] = set()
+            for fact, vector in records:
+                key = (fact.subject, fact.relation)
+                if fact.id not in self.facts:
+                    self._versions[key].append(fact.id)
+                else:
+                    self._unlink(self.facts[fact.id])
+                self.facts[fact.id] = fact
+                if vector is not None:
+                    self.vectors[fact.id] = vector
+                touched.add(key)
+            for key in touched:
+                self._settle(key)
 
     def drop(self, fact_id: str) -> None:
-        fact = self.facts.pop(fact_id)
-        self.vectors.pop(fact_id, None)
-        self._unlink(fact)
-        versions = self._versions[(fact.subject, fact.relation)]
-        versions.remove(fact_id)
-        if not versions:
-            del self._versions[(fact.subject, fact.relation)]
-        self._settle((fact.subject, fact.relation))
-        for name in (fact.subject, fact.object):
-            if name in self.graph and self.graph.degree(name) == 0:
-                self.graph.remove_node(name)
+        with self._lock:
+            fact = self.facts.pop(fact_id)
+            self.vectors.pop(fact_id, None)
+            self._unlink(fact)
+            versions = self._versions[(fact.subject, fact.relation)]
+            versions.remove(fact_id)
+            if not versions:
+                del self._versions[(fact.subject, fact.relation)]
+            self._settle((fact.subject, fact.relation))
+            graph = self._graph
+            if graph is None:
+                return  # built later from the facts, without this fact's names
+            for name in (fact.subject, fact.object):
+                if name in graph and graph.degree(name) == 0:
+                    graph.remove_node(name)
 
     def _add_edge(self, fact: Fact) -> None:
         """Every active fact is one edge, and names its subject and object (with aliases) for linking."""
@@ -105,12 +175,14 @@ class FactGraph:
                 self._link(fact)
 
     def _link(self, fact: Fact) -> None:
-        """The one place an active fact becomes an edge."""
-        self._add_edge(fact)
+        """The one place an active fact becomes an edge (unless the edges are not built yet: they will be
+        built from the facts as they are then)."""
+        if self._graph is not None:
+            self._add_edge(fact)
 
     def _unlink(self, fact: Fact) -> None:
         """The one place an edge goes (the fact was replaced, dropped or superseded)."""
-        if self.graph.has_edge(fact.subject, fact.object, key=fact.id):
+        if self._graph is not None and self._graph.has_edge(fact.subject, fact.object, key=fact.id):
             self._remove_edge(fact)
 
     def versions(self, subject: str, relation: str) -> list[Fact]:

@@ -53,6 +53,9 @@ class IntegrityReport:
     forked_keys: list[tuple[str, str]] = field(default_factory=list)  # more than one stored active version
     stale: list[Fact] = field(default_factory=list)  # records whose stored flags/time must be rewritten
     repaired: bool = False
+    # Read from the store's snapshot (`memory.snapshot`), which is written only from a consistent memory
+    # and used only while it matches the store: nothing was inspected, because nothing can be wrong.
+    from_snapshot: bool = False
 
     @property
     def clean(self) -> bool:
@@ -85,6 +88,7 @@ class IntegrityReport:
             "in_flight_loads": dict(self.in_flight),
             "forked_keys": [list(key) for key in self.forked_keys],
             "stale_records": len(self.stale),
+            "from_snapshot": self.from_snapshot,
         }
 
 
@@ -118,8 +122,7 @@ def inspect(
         if restamps.get(fact.id, fact.added_at) > fact.added_at:
             fact = dataclasses.replace(fact, added_at=restamps[fact.id])
         visible.append((fact, record.vector))
-    graph = FactGraph()
-    graph.put_many(visible)
+    graph = FactGraph.from_records(visible)
     stored_active: dict[tuple[str, str], int] = defaultdict(int)
     for fact in stored.values():
         stored_active[(fact.subject, fact.relation)] += fact.active

@@ -18,13 +18,16 @@ import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.utils.embedding_functions import register_embedding_function
 
+from memory import snapshot
 from memory.embedder import embed
 from memory.facts import Fact
 
 COLLECTION = "hopedit_facts"
 # Commit markers of writes: a write's records become part of the memory only once its marker exists.
 LOADS_COLLECTION = "hopedit_loads"
-_PAGE = 2000
+# Records per `get` while scanning. Chroma reads a page in time proportional to its offset plus its size,
+# so few large pages beat many small ones; much larger pages exceed SQLite's bound-variable limit.
+_PAGE = 5000
 _SUBJECTS_PER_GET = 200
 # Unfiltered nearest-neighbour requests ask for k + _HEADROOM records, widening up to k * _WIDEN_LIMIT.
 _HEADROOM = 8
@@ -72,7 +75,7 @@ class FactStore(Protocol):
 
     def add(self, facts: Sequence[Fact], embeddings: np.ndarray, load_id: str = "") -> None: ...
 
-    def update(self, facts: Sequence[Fact]) -> None: ...
+    def update(self, facts: Sequence[Fact], previous: Mapping[str, Fact] | None = None) -> None: ...
 
     def delete(self, ids: Sequence[str]) -> None: ...
 
@@ -96,6 +99,12 @@ class FactStore(Protocol):
 
     @property
     def shared(self) -> bool: ...
+
+    @property
+    def snapshot_dir(self) -> Path | None: ...
+
+    @property
+    def fingerprint_at_open(self) -> snapshot.Fingerprint: ...
 
     def close(self) -> None: ...
 
@@ -135,6 +144,20 @@ def fact_from_record(fact_id: str, document: str, metadata: dict[str, Any]) -> F
     )
 
 
+# The only fields a stored record ever changes (`update`): which version is active, and history order.
+_MUTABLE = ("active", "superseded_by", "added_at")
+
+
+def _changed_metadata(fact: Fact, before: Fact | None) -> dict[str, Any]:
+    """The metadata keys of `fact` that differ from `before` (all mutable ones when unknown)."""
+    metadata = fact_to_metadata(fact)
+    return {
+        key: metadata[key]
+        for key in _MUTABLE
+        if before is None or fact_to_metadata(before)[key] != metadata[key]
+    }
+
+
 def _split_aliases(value: Any) -> tuple[str, ...]:
     return tuple(part for part in str(value or "").split(_ALIAS_SEPARATOR) if part)
 
@@ -147,6 +170,10 @@ class ChromaFactStore:
         from chromadb.config import Settings
 
         settings = Settings(anonymized_telemetry=False)
+        self._snapshot_dir: Path | None = None
+        self._fingerprint: snapshot.Fingerprint = []
+        # Until this process's first write deletes it, a snapshot of the store may be on disk.
+        self._snapshot_may_be_valid = True
         if chroma_url:
             parsed = urlparse(chroma_url if "://" in chroma_url else f"http://{chroma_url}")
             if not parsed.hostname:
@@ -165,6 +192,9 @@ class ChromaFactStore:
             store_dir.mkdir(parents=True, exist_ok=True)
             self._location = str(store_dir)
             self._shared = False
+            self._snapshot_dir = store_dir
+            # Before Chroma opens: opening it touches its files (see `memory.snapshot.fingerprint`).
+            self._fingerprint = snapshot.fingerprint(store_dir)
             self._client = chromadb.PersistentClient(path=str(store_dir), settings=settings)
         self._collection = self._client.get_or_create_collection(
             COLLECTION,
@@ -184,6 +214,24 @@ class ChromaFactStore:
         """True on a Chroma server: other processes may be writing the same memory right now."""
         return self._shared
 
+    @property
+    def snapshot_dir(self) -> Path | None:
+        """Where an embedded store keeps its snapshot (`memory.snapshot`); None on a Chroma server, which
+        other processes write without telling this one."""
+        return self._snapshot_dir
+
+    @property
+    def fingerprint_at_open(self) -> snapshot.Fingerprint:
+        """The fingerprint of Chroma's files taken just before this store opened them."""
+        return self._fingerprint
+
+    def _before_write(self) -> None:
+        """Every write first makes the snapshot unusable: a write killed midway must not leave a snapshot
+        that claims to describe the store."""
+        if self._snapshot_may_be_valid and self._snapshot_dir is not None:
+            snapshot.invalidate(self._snapshot_dir)
+        self._snapshot_may_be_valid = False
+
     def close(self) -> None:
         """Release this process's Chroma instance of the store once its last client closes.
 
@@ -200,6 +248,7 @@ class ChromaFactStore:
         """New records; with a load id they stay out of the memory until `commit_load(load_id)`."""
         if not facts:
             return
+        self._before_write()
         self._collection.add(
             ids=[fact.id for fact in facts],
             embeddings=np.asarray(embeddings, dtype=np.float32),
@@ -207,16 +256,26 @@ class ChromaFactStore:
             metadatas=[{**fact_to_metadata(fact), "load_id": load_id} for fact in facts],
         )
 
-    def update(self, facts: Sequence[Fact]) -> None:
-        """Metadata-only change (activation, supersession); the stored embedding stays."""
-        if not facts:
+    def update(self, facts: Sequence[Fact], previous: Mapping[str, Fact] | None = None) -> None:
+        """Metadata-only change (activation, supersession, history order); the stored embedding stays.
+
+        Only `active`, `superseded_by` and `added_at` ever change, and only those are written; with
+        `previous` (fact id -> the record as stored), only the ones that differ: Chroma rewrites an index
+        row per key written, and activating a new record changes one key.
+        """
+        before = previous or {}
+        changes = [(fact.id, _changed_metadata(fact, before.get(fact.id))) for fact in facts]
+        changes = [(fact_id, metadata) for fact_id, metadata in changes if metadata]
+        if not changes:
             return
+        self._before_write()
         self._collection.update(
-            ids=[fact.id for fact in facts], metadatas=[fact_to_metadata(fact) for fact in facts]
+            ids=[fact_id for fact_id, _ in changes], metadatas=[metadata for _, metadata in changes]
         )
 
     def delete(self, ids: Sequence[str]) -> None:
         if ids:
+            self._before_write()
             self._collection.delete(ids=list(ids))
 
     def records(self) -> Iterator[tuple[Fact, np.ndarray | None]]:
@@ -225,9 +284,9 @@ class ChromaFactStore:
             yield record.fact, record.vector
 
     def scan(self) -> Iterator[StoredRecord]:
-        """Every record without its embedding: opening a memory reads them all, and the embeddings (384
-        floats each, converted to Python lists by the client) were most of that time and memory, for
-        nothing that reads them (search asks the index itself)."""
+        """Every record without its embedding: opening a memory without a snapshot reads them all, and the
+        embeddings (384 floats each, converted to Python lists by the client) were most of that time and
+        memory, for nothing that reads them (search asks the index itself)."""
         total = self._collection.count()
         for offset in range(0, total, _PAGE):
             page = self._collection.get(limit=_PAGE, offset=offset, include=["documents", "metadatas"])
@@ -239,25 +298,20 @@ class ChromaFactStore:
                 )
 
     def records_of(self, subjects: Sequence[str]) -> list[StoredRecord]:
-        """Every record (any load) about these subjects: what a writer on a shared store re-reads to settle
-        the keys it touched against what other processes wrote meanwhile."""
+        """Every record (any load) about these subjects, without embeddings: what a writer on a shared
+        store re-reads to settle the keys it touched against what other processes wrote meanwhile."""
         found: list[StoredRecord] = []
         names = list(dict.fromkeys(subjects))
         for start in range(0, len(names), _SUBJECTS_PER_GET):
             page = self._collection.get(
                 where={"subject": {"$in": names[start : start + _SUBJECTS_PER_GET]}},
-                include=["documents", "metadatas", "embeddings"],
+                include=["documents", "metadatas"],
             )
-            for fact_id, document, metadata, vector in zip(
-                page["ids"], page["documents"], page["metadatas"], page["embeddings"], strict=True
+            for fact_id, document, metadata in zip(
+                page["ids"], page["documents"], page["metadatas"], strict=True
             ):
-                found.append(
-                    StoredRecord(
-                        fact_from_record(fact_id, document, metadata),
-                        np.asarray(vector, dtype=np.float32),
-                        str(metadata.get("load_id") or ""),
-                    )
-                )
+                fact = fact_from_record(fact_id, document, metadata)
+                found.append(StoredRecord(fact, None, str(metadata.get("load_id") or "")))
         return found
 
     def commit_load(self, load_id: str, restamps: Mapping[str, float]) -> None:
@@ -267,6 +321,7 @@ class ChromaFactStore:
         (a re-added old version becomes the newest); they are applied after the marker, and re-applied on
         the next open if a crash came in between.
         """
+        self._before_write()
         self._loads.add(
             ids=[load_id],
             embeddings=[[1.0]],
