@@ -62,7 +62,8 @@ class RetrievalConfig:
     # paper's spread rule (gate_std, gate_k) on the dense scores.
     spread_fallback: bool = True
     # An edit beats a background fact of nearly equal relevance among paths of the same length. It is a
-    # tie-breaker only: it never makes a longer path (with more edits on it) win over a shorter one.
+    # tie-breaker only, for the newest fact of paths of one length: it never adds up along a path, and
+    # never makes a longer path win over a shorter one.
     edit_bonus: float = 0.1
     # With the hop count unknown, paths of every length compete on their similarity plus this much per
     # hop. Read off the training files (`python -m evals.calibrate_gate`): MQuAKE-hard-train single-hop
@@ -186,7 +187,7 @@ class _Path:
     facts: list[ScoredFact]
     visited: frozenset[str]
     similarity: float  # the question's summed cosine with the path's two readings
-    edits: int  # edits on the path: the tie-breaker among paths of one length
+    ends_on_edit: bool  # whether the newest fact is an edit: the tie-breaker among paths of one length
     base: float  # the similarity of the start's name alone
 
     @property
@@ -194,7 +195,7 @@ class _Path:
         return self.similarity - self.base
 
     def rank(self, edit_bonus: float) -> float:
-        return self.similarity + edit_bonus * self.edits
+        return self.similarity + (edit_bonus if self.ends_on_edit else 0.0)
 
 
 class ChainRetriever:
@@ -281,7 +282,7 @@ class ChainRetriever:
         by_length: dict[int, list[_Path]] = {}
         for start in dict.fromkeys(starts):
             base = float(self.path_similarity(question_vector, start, [[]])[0])
-            beam = [_Path(start, [], frozenset([start]), base, 0, base)]
+            beam = [_Path(start, [], frozenset([start]), base, False, base)]
             by_length.setdefault(0, []).extend(beam)
             for depth in range(limit):
                 extensions: list[tuple[_Path, Fact]] = []
@@ -311,7 +312,7 @@ class ChainRetriever:
                         [*path.facts, ScoredFact(fact, float(similarity) - path.similarity)],
                         path.visited | {fact.object},
                         float(similarity),
-                        path.edits + (fact.kind == "edit"),
+                        fact.kind == "edit",
                         base,
                     )
                     for (path, fact), similarity in zip(extensions, similarities, strict=True)
