@@ -8,7 +8,10 @@ One run writes bench.json, bench.md and bench.png with:
   questions/s batched and one at a time, p50/p95 latency, model calls, tokens, and the share of the
   fp32 matmul rate the pipeline reaches for the tokens it processes;
 - the memory at each requested size (synthetic facts with history, `evals.synthetic`), embedded and on
-  a Chroma server: ingest rate, fact search and retrieval p50/p95, opening time;
+  a Chroma server: ingest rate, fact search and retrieval p50/p95, closing time (an embedded memory
+  writes its snapshot then), opening time and where the records came from (snapshot or Chroma), the
+  first retrieval after opening (it builds the graph's edges and entity index), and fresh
+  `hopedit facts stats` and `hopedit ask` processes on that memory (embedded);
 - cold start and peak RSS of fresh `hopedit` processes: `ask`, `chat` up to its first answer, `serve`
   up to a ready /health;
 - `figures`: the headline numbers issue 16 tracks, in one place, so runs compare side by side.
@@ -61,6 +64,9 @@ FIGURE_KEYS = (
     "retrieve_p50_ms",
     "ingest_facts_per_second",
     "open_seconds",
+    "open_first_retrieve_seconds",
+    "facts_stats_seconds",
+    "ask_on_largest_seconds",
     "cold_start_ask_seconds",
     "peak_rss_ask_mib",
     "pipeline_vs_mello_batched",
@@ -278,9 +284,15 @@ def _time_queries(memory: Any, size: int, seed: int) -> dict:
 
 
 def bench_memory(
-    scales: list[int], seed: int, mode: str, open_memory: Callable[[], Any], store_dir: Path | None
+    scales: list[int],
+    seed: int,
+    mode: str,
+    open_memory: Callable[[], Any],
+    store_dir: Path | None,
+    fresh_ask: bool = False,
 ) -> list[dict]:
-    """Fill one memory up to each size in large writes, timing the ingest, queries and a re-open."""
+    """Fill one memory up to each size in large writes, timing the ingest, queries, closing, a re-open and
+    its first retrieval, and (embedded) fresh `facts stats` and, with `fresh_ask`, `ask` processes."""
     rows, size = [], 0
     memory = open_memory()
     try:
@@ -303,16 +315,24 @@ def bench_memory(
                 stats = memory.stats()
                 row["active"] = stats["active"]
                 row["history"] = stats["inactive"]
+                started = time.perf_counter()
                 memory.close()
+                row["close_seconds"] = time.perf_counter() - started
                 started = time.perf_counter()
                 memory = open_memory()
                 row["open_seconds"] = time.perf_counter() - started
+                row["opened_from"] = "snapshot" if memory.integrity.from_snapshot else "chroma"
+                started = time.perf_counter()
+                memory.retrieve(next(bench_queries(size, 1, seed + 1)))
+                row["first_retrieve_seconds"] = time.perf_counter() - started
                 row["rss_mib"] = _rss_mib()
                 if store_dir is not None:
                     memory.close()
-                    row["stats_command"] = run_command(
-                        "facts stats", [*_hopedit(), "facts", "stats", "--store", str(store_dir)]
-                    )
+                    store = ["--store", str(store_dir)]
+                    row["stats_command"] = run_command("facts stats", [*_hopedit(), "facts", "stats", *store])
+                    if fresh_ask:
+                        question = next(bench_queries(size, 1, seed + 2))
+                        row["ask_command"] = run_command("ask", [*_hopedit(), "ask", question, *store])
                     memory = open_memory()
                 rows.append(row)
     finally:
@@ -436,6 +456,11 @@ def _figures(result: dict) -> dict:
     """The numbers issue 16 tracks: the memory at its largest size, cold start, throughput ratios."""
     embedded = [row for row in result["memory_scaling"] if row["mode"] == "embedded"]
     largest = max(embedded, key=lambda row: row["facts"]) if embedded else {}
+    opened = (
+        largest["open_seconds"] + largest["first_retrieve_seconds"]
+        if "first_retrieve_seconds" in largest
+        else None
+    )
     commands = {row["command"]: row for row in result["commands"]}
     methods = {row["method"]: row for row in result["methods"]}
     pipeline, mello = methods.get("instructed"), methods.get("mello")
@@ -445,6 +470,9 @@ def _figures(result: dict) -> dict:
         "retrieve_p50_ms": largest.get("retrieve_p50_ms"),
         "ingest_facts_per_second": largest.get("ingest_facts_per_second"),
         "open_seconds": largest.get("open_seconds"),
+        "open_first_retrieve_seconds": opened,
+        "facts_stats_seconds": largest.get("stats_command", {}).get("seconds"),
+        "ask_on_largest_seconds": largest.get("ask_command", {}).get("seconds"),
         "cold_start_ask_seconds": commands.get("ask", {}).get("seconds"),
         "peak_rss_ask_mib": commands.get("ask", {}).get("peak_rss_mib"),
         "pipeline_vs_mello_batched": (
@@ -455,12 +483,30 @@ def _figures(result: dict) -> dict:
 
 
 def _limits(scales: list[int], rows: list[dict]) -> str:
-    """Where the memory sizes stop, stated from this run's own ingest rate."""
+    """Where the memory sizes stop, stated from this run's own ingest rate and memory growth."""
     if not rows or max(scales) >= 1_000_000:
         return ""
     rate = min((row["ingest_facts_per_second"] or 0.0) for row in rows if row["mode"] == "embedded") or 0.0
     estimate = f"about {1_000_000 / rate / 60:.0f} min of ingest at this run's slowest rate" if rate else ""
-    return f"1M facts not run (largest: {max(scales)}); {estimate}".rstrip("; ")
+    return "; ".join(
+        part
+        for part in (f"1M facts not run (largest: {max(scales)})", estimate, _rss_at_a_million(rows))
+        if part
+    )
+
+
+def _rss_at_a_million(rows: list[dict]) -> str:
+    """The bench process's resident memory at 1M facts, extrapolated along its growth between the two
+    largest embedded sizes (the graph mirror, Chroma's index and caches grow with the facts)."""
+    sized = sorted(
+        (row["facts"], row["rss_mib"]) for row in rows if row["mode"] == "embedded" and row.get("rss_mib")
+    )
+    if len(sized) < 2 or sized[-1][0] == sized[-2][0]:
+        return ""
+    (small, small_rss), (large, large_rss) = sized[-2], sized[-1]
+    per_fact = max(0.0, (large_rss - small_rss) / (large - small))
+    at_million = large_rss + per_fact * (1_000_000 - large)
+    return f"about {at_million / 1024:.1f} GiB resident at 1M facts ({1024 * per_fact:.1f} KiB per fact)"
 
 
 def run_bench(cfg: BenchConfig) -> dict:
@@ -497,7 +543,12 @@ def run_bench(cfg: BenchConfig) -> dict:
             if mode == "embedded":
                 store_dir = tmp / "scale-embedded"
                 result["memory_scaling"] += bench_memory(
-                    cfg.scales, cfg.seed, mode, lambda store_dir=store_dir: Memory.open(store_dir), store_dir
+                    cfg.scales,
+                    cfg.seed,
+                    mode,
+                    lambda store_dir=store_dir: Memory.open(store_dir),
+                    store_dir,
+                    fresh_ask=cfg.cold_start,
                 )
             else:
                 with chroma_server(tmp / "scale-server") as url:
@@ -569,16 +620,19 @@ def bench_markdown(result: dict) -> str:
         "## Memory scaling (synthetic facts with history)",
         "",
         "| mode | facts | ingest facts/s | search p50 ms | search p95 ms | retrieve p50 ms | retrieve p95 ms "
-        "| open s | `facts stats` s | RSS MiB |",
-        "|" + " --- |" * 10,
+        "| close s | open s (from) | first retrieve s | `facts stats` s | `ask` s | RSS MiB |",
+        "|" + " --- |" * 13,
     ]
     for r in result["memory_scaling"]:
-        stats = r.get("stats_command")
+        stats, ask = r.get("stats_command"), r.get("ask_command")
         rows.append(
             f"| {r['mode']} | {r['facts']} | {_num(r['ingest_facts_per_second'], 0)} "
             f"| {r['search_p50_ms']:.1f} | {r['search_p95_ms']:.1f} "
-            f"| {r['retrieve_p50_ms']:.1f} | {r['retrieve_p95_ms']:.1f} | {r['open_seconds']:.2f} "
-            f"| {_num(stats['seconds'], 2) if stats else '–'} | {r['rss_mib']:.0f} |"
+            f"| {r['retrieve_p50_ms']:.1f} | {r['retrieve_p95_ms']:.1f} | {_num(r.get('close_seconds'), 2)} "
+            f"| {r['open_seconds']:.2f} ({r.get('opened_from', '?')}) "
+            f"| {_num(r.get('first_retrieve_seconds'), 2)} "
+            f"| {_num(stats['seconds'], 2) if stats else '–'} | {_num(ask['seconds'], 2) if ask else '–'} "
+            f"| {r['rss_mib']:.0f} |"
         )
     rows += ["", "## Fresh processes", "", "| command | seconds | peak RSS MiB | exit |", "|" + " --- |" * 4]
     rows += [

@@ -20,6 +20,9 @@ ROW_KEYS = {
     "retrieve_p50_ms",
     "retrieve_p95_ms",
     "open_seconds",
+    "close_seconds",
+    "opened_from",
+    "first_retrieve_seconds",
     "rss_mib",
     "active",
     "history",
@@ -55,6 +58,14 @@ def test_limit_states_the_missing_million_from_the_measured_rate() -> None:
         "1M facts not run (largest: 10000); about 17 min of ingest at this run's slowest rate"
     )
     assert _limits([1_000_000], rows) == ""
+    grown = [
+        {"mode": "embedded", "facts": 1000, "ingest_facts_per_second": 1000.0, "rss_mib": 1000.0},
+        {"mode": "embedded", "facts": 11000, "ingest_facts_per_second": 1000.0, "rss_mib": 2024.0},
+    ]
+    assert _limits([1000, 11000], grown).endswith(
+        "about 17 min of ingest at this run's slowest rate; "
+        "about 100.9 GiB resident at 1M facts (104.9 KiB per fact)"
+    )
 
 
 @pytest.mark.slow
@@ -71,6 +82,7 @@ def test_bench_json_has_every_field(tmp_path: Path) -> None:
         assert set(row) >= ROW_KEYS
         assert row["active"] + row["history"] == row["facts"]
         assert row["stats_command"]["returncode"] == 0
+        assert row["opened_from"] == "snapshot"  # the bench closed the memory it filled
     assert written["figures"]["max_facts"] == 120
     assert {row["precision"] for row in written["matmul"]} == {"fp32", "bf16", "int8"}
     assert written["machine"]["cpus"] >= 1 and "load_average_end" in written["machine"]
