@@ -106,7 +106,7 @@ def main() -> None:
         priors = hop_prior_table(memory, records)
         memory.close()
     print("min_path_gain | multi-hop kept | single-hop kept | unrelated prompts with a path")
-    for threshold in (0.05, 0.1, 0.15, 0.2, 0.25):
+    for threshold in (0.0, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25):
         kept = [float((g >= threshold).mean()) for g in gains.values()]
         wrong = float((unrelated_gains >= threshold).sum()) / len(unrelated)
         print(f"{threshold:.2f} | {kept[0]:.3f} | {kept[1]:.3f} | {wrong:.4f}")

@@ -49,7 +49,7 @@ class RetrievalConfig:
     # at least this much (summed cosine of the two path readings). Read off the training files: gold
     # paths of MQuAKE-hard-train single- and multi-hop questions against ZsRE/CounterFact train locality
     # prompts that name an entity of that memory.
-    min_path_gain: float = 0.15
+    min_path_gain: float = 0.05
     # Dense evidence: a fact found by vector search counts when its sentence is at least this close to the
     # question. Read off the training files: MQuAKE-hard-train single-hop questions against their facts,
     # ZsRE/CounterFact train locality prompts against the same memory.
