@@ -33,7 +33,7 @@ class HopeditApp(typer.Typer):
     """The `hopedit` program: a command that has finished leaves without tearing the interpreter down.
 
     Python's shutdown unloads every module and collects what they hold; after a model command (torch,
-    transformers, Chroma loaded) that took one to two seconds of every `hopedit ask`, for nothing: the
+    transformers, Chroma loaded) that was a noticeable part of every `hopedit ask`, for nothing: the
     memory is closed by then (its snapshot written, its lock released), output is flushed below, and the
     kernel frees the rest. Only the program's own call (`hopedit ...`) exits this way; tests invoke the
     commands through Typer's runner and never reach `__call__`.

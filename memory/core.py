@@ -31,11 +31,14 @@ from memory.store import ChromaFactStore, FactStore
 # Called as (stage, done, total) while a large write embeds and stores its facts.
 WriteProgress = Callable[[str, int, int], None]
 # Large embedding batches: on CPU, batch 256 costs about half the CPU time of batch 64 for short sentences.
-_EMBED_CHUNK = 512
 _EMBED_BATCH = 256
-# Records per Chroma write by default; each chunk reports progress, so a crash test can strike mid-write.
-# Chroma holds the GIL for a whole write, so a server writes smaller chunks (see `stage`).
-_STORE_CHUNK = 512
+# Records per Chroma call: a write's first call takes _FIRST_CHUNK, each next one twice the last, up to the
+# largest batch Chroma takes (or the caller's `chunk`). Chroma pays a fixed cost per call, which large calls
+# amortize; the small first calls keep a small write's progress fine-grained, so a crash test can strike
+# between two of them.
+# Chroma holds the GIL for a whole call, so a server passes a small `chunk` (see `stage`).
+_FIRST_CHUNK = 512
+_STORE_CHUNK = 512  # records per delete when a staged write is abandoned
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -243,14 +246,14 @@ class Memory:
         return self.commit(self.stage(facts, progress), progress)
 
     def stage(
-        self, facts: Sequence[Fact], progress: WriteProgress | None = None, chunk: int = _STORE_CHUNK
+        self, facts: Sequence[Fact], progress: WriteProgress | None = None, chunk: int | None = None
     ) -> PendingWrite:
         """Embed the facts not yet stored and write them under a pending load id (invisible until commit).
 
         The slow part of a write, and it leaves the graph alone, so a server can stage while it answers;
-        it must commit (or `abort`) before any other write. `chunk` records are embedded and go to Chroma
-        per call: Chroma holds the GIL for a whole call, so a server that must keep answering passes a small
-        one.
+        it must commit (or `abort`) before any other write. At most `chunk` records are embedded and go to
+        Chroma per call (default: as many as Chroma takes; see `_FIRST_CHUNK`): Chroma holds the GIL for a
+        whole call, so a server that must keep answering passes a small one.
         """
         for fact in facts:
             if not isinstance(fact, Fact):
@@ -258,7 +261,9 @@ class Memory:
         with self._writing():
             return self._stage(facts, progress, chunk)
 
-    def _stage(self, facts: Sequence[Fact], progress: WriteProgress | None, chunk: int) -> PendingWrite:
+    def _stage(
+        self, facts: Sequence[Fact], progress: WriteProgress | None, chunk: int | None
+    ) -> PendingWrite:
         now = time.time()
         pending = PendingWrite(integrity.new_load_id(now), list(facts), now, {})
         first: dict[str, Fact] = {}
@@ -270,24 +275,29 @@ class Memory:
                 )
         new = list(first.values())
         report = progress or _no_progress
-        chunk = max(1, min(self.store.max_batch_size(), chunk))
         try:
-            # A small chunk also embeds in small calls: the encoder holds the GIL between its operations.
-            per_embed = min(_EMBED_CHUNK, chunk)
-            for start in range(0, len(new), per_embed):
-                embedded = new[start : start + per_embed]
-                vectors = embed([fact.sentence for fact in embedded], batch_size=min(_EMBED_BATCH, per_embed))
-                for offset in range(0, len(embedded), chunk):
-                    batch, batch_vectors = embedded[offset : offset + chunk], vectors[offset : offset + chunk]
-                    self.store.add(batch, batch_vectors, load_id=pending.load_id)
-                    pending.new.update(
-                        (fact.id, (fact, vector)) for fact, vector in zip(batch, batch_vectors, strict=True)
-                    )
-                    report("storing", len(pending.new), len(new))
+            # Each call's facts are embedded just before they are stored; a small chunk also embeds in small
+            # calls (the encoder holds the GIL between its operations).
+            for batch in self._batches(new, chunk):
+                vectors = embed([fact.sentence for fact in batch], batch_size=min(_EMBED_BATCH, len(batch)))
+                self.store.add(batch, vectors, load_id=pending.load_id)
+                stored = zip(batch, vectors, strict=True)
+                pending.new.update((fact.id, (fact, vector)) for fact, vector in stored)
+                report("storing", len(pending.new), len(new))
         except BaseException:
             self.abort(pending)
             raise
         return pending
+
+    def _batches(self, items: Sequence[Fact], chunk: int | None) -> Iterator[Sequence[Fact]]:
+        """`items` in consecutive Chroma calls: `_FIRST_CHUNK` records, then each call twice the last, at
+        most `chunk` (default: the largest batch the store takes)."""
+        largest = max(1, min(self.store.max_batch_size(), chunk or self.store.max_batch_size()))
+        size, start = min(_FIRST_CHUNK, largest), 0
+        while start < len(items):
+            yield items[start : start + size]
+            start += size
+            size = min(2 * size, largest)
 
     def abort(self, pending: PendingWrite) -> None:
         """Delete a staged write's records (what was stored of them); a no-op once committed."""
@@ -303,7 +313,7 @@ class Memory:
         pending.new.clear()
 
     def commit(
-        self, pending: PendingWrite, progress: WriteProgress | None = None, chunk: int = _STORE_CHUNK
+        self, pending: PendingWrite, progress: WriteProgress | None = None, chunk: int | None = None
     ) -> AddResult:
         """Supersession against the current memory, the load's marker, then flags and graph."""
         if pending.committed:
@@ -311,7 +321,7 @@ class Memory:
         with self._writing():
             return self._commit(pending, progress, chunk)
 
-    def _commit(self, pending: PendingWrite, progress: WriteProgress | None, chunk: int) -> AddResult:
+    def _commit(self, pending: PendingWrite, progress: WriteProgress | None, chunk: int | None) -> AddResult:
         try:
             final, added, superseded, unchanged = self._plan(pending)
             before = {fact_id: fact for fact_id, (fact, _) in pending.new.items()}
@@ -336,9 +346,11 @@ class Memory:
         # As stored now, so each update writes only the keys that change (a new record: `active`).
         stored = {fact.id: before.get(fact.id) or self.graph.facts[fact.id] for fact in changed}
         try:
-            for start in range(0, len(changed), chunk):
-                self.store.update(changed[start : start + chunk], stored)
-                report("activating", min(start + chunk, len(changed)), len(changed))
+            done = 0
+            for batch in self._batches(changed, chunk):
+                self.store.update(batch, stored)
+                done += len(batch)
+                report("activating", done, len(changed))
         finally:
             # The marker is down, so the write stands even if a flag update failed: the graph holds it now,
             # and the next open rewrites the flags it did not reach. No vectors: nothing reads them from

@@ -75,7 +75,7 @@ class Embedder:
             return out
         # Tokenized once, then batched longest first by token count: a batch of a large write is then
         # nearly always one length, with no padding to compute (ordering by characters, as
-        # sentence-transformers does, left a third of the encoder's work on padding for short facts).
+        # sentence-transformers does, left much of the encoder's work on padding for short facts).
         token_ids = self.tokenizer(list(texts), truncation=True, max_length=_MAX_TOKENS)["input_ids"]
         order = sorted(range(len(texts)), key=lambda i: -len(token_ids[i]))
         autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16")
@@ -118,9 +118,9 @@ def _store_linears_in_bf16(model: Any) -> None:
     """Hold the linear layers' weights in bf16, as autocast would cast them on every call.
 
     Autocast casts each fp32 weight to bf16 inside every forward and forgets the copy when the call ends:
-    for one question (what every search embeds) that cast was half the encoder's time. Casting once gives
-    the same bf16 values, so the vectors are bit for bit those of autocast; layer norms and embeddings
-    stay fp32, as autocast runs them.
+    for one question (what every search embeds) that cast took as long as the encoder itself. Casting
+    once gives the same bf16 values, so the vectors are bit for bit those of autocast; layer norms and
+    embeddings stay fp32, as autocast runs them.
     """
     import torch
 

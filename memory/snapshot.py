@@ -1,8 +1,8 @@
 """A copy of an embedded memory's records next to its Chroma files, so opening a large memory is fast.
 
-Opening a memory needs every record (the graph mirror holds them all). Chroma's client hands them over at
-about ten thousand records a second, so a memory of 100k facts took tens of seconds to open; the same
-records as JSON columns load in a small fraction of that. The snapshot is a cache: Chroma stays the one
+Opening a memory needs every record (the graph mirror holds them all). Chroma's client hands them over
+slowly (a large memory took tens of seconds to open); the same records as JSON columns load in a small
+fraction of that time. The snapshot is a cache: Chroma stays the one
 source of truth, and the snapshot is used only while it provably describes the store.
 
 Two files in the store directory:
@@ -148,7 +148,7 @@ def _encode(facts: Iterable[Fact]) -> bytes:
 
 def _facts(payload: dict) -> list[Fact]:
     """The records, built without `Fact.__post_init__`: they were validated Facts when written, and the
-    data file's SHA-256 has just been checked; validating again would be a third of a large open."""
+    data file's SHA-256 has just been checked; validating them again was a large share of an open."""
     if payload.get("format") != FORMAT or {*_COLUMNS, *_SPARSE} != set(_FACT_FIELDS):
         raise ValueError("snapshot format")
     columns: dict[str, list] = payload["columns"]
