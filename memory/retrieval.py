@@ -18,6 +18,7 @@ The paper's std-of-top-5 gate and the old greedy one-relation-at-a-time walk sta
 from __future__ import annotations
 
 import functools
+import threading
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -209,6 +210,8 @@ class ChainRetriever:
         self._dense = DenseRetriever(store, config)
         self._phrases: dict[str, str] = {}
         self._path_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        # A server retrieves for several questions at once on worker threads; the cache is shared.
+        self._path_vectors_lock = threading.Lock()
 
     # ------------------------------------------------------------ scoring
 
@@ -251,17 +254,19 @@ class ChainRetriever:
     def _text_vectors(self, texts: list[str]) -> np.ndarray:
         """Embeddings of path descriptions through the bounded LRU cache (`path_cache_size`)."""
         cache, size = self._path_vectors, self.config.path_cache_size
-        missing = [text for text in dict.fromkeys(texts) if text not in cache]
-        fresh = dict(zip(missing, self.scorer.vectors(missing, cache=False), strict=True)) if missing else {}
-        vectors = np.stack([fresh[text] if text in fresh else cache[text] for text in texts])
+        with self._path_vectors_lock:
+            known = {text: cache[text] for text in texts if text in cache}
+        missing = [text for text in dict.fromkeys(texts) if text not in known]
+        if missing:
+            known.update(zip(missing, self.scorer.vectors(missing, cache=False), strict=True))
         if size:
-            for text in texts:
-                if text in cache:
+            with self._path_vectors_lock:
+                for text in dict.fromkeys(texts):
+                    cache[text] = known[text]
                     cache.move_to_end(text)
-            cache.update(fresh)
-            while len(cache) > size:
-                cache.popitem(last=False)
-        return vectors
+                while len(cache) > size:
+                    cache.popitem(last=False)
+        return np.stack([known[text] for text in texts])
 
     def path_similarity(self, question_vector: np.ndarray, start: str, paths: list[list[Fact]]) -> np.ndarray:
         """Whole-path scores: the question's cosine with both readings of each path, summed. A relation the
