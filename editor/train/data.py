@@ -149,13 +149,7 @@ class DataBuilder:
         for case in self.data["mquake"]:
             chain = [_sentence(h["cloze"], h["answer"]) for h in case["new_single_hops"]]
             entities = mquake_chain_entities(case)
-            for question in case["questions"]:
-                facts = list(chain)
-                if self.rng.random() < self.mix.shuffle_fact_order:
-                    self.rng.shuffle(facts)
-                multihop.append(
-                    TrainExample(facts, question, case["new_answer"], "mquake", "multihop", entities)
-                )
+            multihop += self._multihop(chain, case["questions"], case["new_answer"], entities)
             for hop in case["new_single_hops"]:
                 facts = self._with_distractors(list(chain), keep_order=False)
                 singlehop.append(
@@ -182,16 +176,22 @@ class DataBuilder:
                 return pattern.sub(lambda match: names[match.group(0)], text)
 
             chain = [rename(_sentence(h["cloze"], h["answer"])) for h in case["new_single_hops"]]
-            answer = rename(case["new_answer"])
-            for question in case["questions"]:
-                facts = list(chain)
-                if self.rng.random() < self.mix.shuffle_fact_order:
-                    self.rng.shuffle(facts)
-                examples.append(
-                    TrainExample(
-                        facts, rename(question), answer, "mquake", "multihop", [names[e] for e in entities]
-                    )
-                )
+            questions = [rename(question) for question in case["questions"]]
+            examples += self._multihop(
+                chain, questions, rename(case["new_answer"]), [names[e] for e in entities]
+            )
+        return examples
+
+    def _multihop(
+        self, chain: list[str], questions: list[str], answer: str, entities: list[str]
+    ) -> list[TrainExample]:
+        """One example per question, the whole chain as facts (in a shuffled order for some)."""
+        examples = []
+        for question in questions:
+            facts = list(chain)
+            if self.rng.random() < self.mix.shuffle_fact_order:
+                self.rng.shuffle(facts)
+            examples.append(TrainExample(facts, question, answer, "mquake", "multihop", entities))
         return examples
 
     def pokemqa(self) -> list[TrainExample]:
