@@ -183,3 +183,14 @@ def test_edits_further_along_do_not_make_a_longer_path_win(tmp_path: Path) -> No
     found = memory.retrieve("Who is the person who founded the company that employs Velkor Daan married to?")
     assert found.sentences == [fact[3] for fact in chain[:3]]
     memory.close()
+
+
+def test_path_cache_is_bounded_and_changes_no_result(world: Memory) -> None:
+    question = "Who is the mayor of the city that hosts the head office of Velkor Daan's employer?"
+    uncached = ChainRetriever(world.store, world.graph, RetrievalConfig(path_cache_size=0))
+    small = ChainRetriever(world.store, world.graph, RetrievalConfig(path_cache_size=3))
+    expected = uncached.retrieve(question).sentences
+    assert small.retrieve(question).sentences == expected
+    assert small.retrieve(question).sentences == expected  # answered from the cache this time
+    assert len(small._path_vectors) == 3
+    assert len(uncached._path_vectors) == 0
