@@ -42,6 +42,8 @@ class EngineConfig:
     names the model there); the InstructEd pipeline always runs in-process, on `model_spec` plus
     `prefixes` (None: the shipped prefixes). `kgprompt` is PokeMQA's question -> entity description
     map. `max_batch_size` and `max_wait_s` configure the local chat model's dynamic batcher.
+    `answer_check` has the InstructEd pipeline check its answers against the retrieved chain
+    (`agent.answer_check`); off, it is the paper's pipeline as it stands (an ablation).
     """
 
     model_spec: str | None = None
@@ -51,6 +53,7 @@ class EngineConfig:
     kgprompt: Mapping[str, str] | None = field(default=None, compare=False, hash=False)
     max_batch_size: int = 16
     max_wait_s: float = 0.005
+    answer_check: bool = True
 
     def __post_init__(self) -> None:
         if self.llm_model and not self.llm_url:
@@ -125,7 +128,10 @@ class Engine:
 
         _check_method(method)
         if method == "instructed":
-            return build_agent(method, memory=memory, editor=self.editor())
+            from agent.answer_check import ChainAnswerCheck
+
+            check = ChainAnswerCheck() if self.config.answer_check else None
+            return build_agent(method, memory=memory, editor=self.editor(), answer_check=check)
         options: dict[str, Any] = {}
         if method == "pokemqa" and self.config.kgprompt:
             options["kgprompt"] = dict(self.config.kgprompt)

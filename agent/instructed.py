@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from agent.answer_check import ChainAnswerCheck
 from agent.answers import short_answer
 from agent.base import Answer, Step
 from editor.decoding import TokenHook
@@ -36,13 +37,16 @@ class InstructedAgent:
         n_hops: int | None = None,
         reweight: bool = True,
         max_new_tokens: int = 24,
+        answer_check: ChainAnswerCheck | None = None,
     ) -> None:
+        """`answer_check` compares the model's answer with the retrieved chain (None: no check)."""
         self.memory = memory
         self.editor = editor
         self.strategy = strategy
         self.n_hops = n_hops
         self.reweight = reweight
         self.max_new_tokens = max_new_tokens
+        self.answer_check = answer_check
 
     def answer(self, question: str) -> Answer:
         return self.answer_batch([question])[0]
@@ -130,10 +134,17 @@ class InstructedAgent:
                 "finish_reason": generation.finish_reason,
             },
         )
+        steps = [retrieved, gate, generated]
+        answer = short_answer(text)
+        if edited and self.answer_check is not None:
+            checked = self.answer_check.run(answer, facts)
+            if checked.changed:
+                steps.append(Step("check", checked.text, {"rule": checked.rule, "reason": checked.reason}))
+                answer = checked.text
         return Answer(
-            text=short_answer(text),
+            text=answer,
             facts_used=facts,
-            steps=[retrieved, gate, generated],
+            steps=steps,
             timings={"retrieve": retrieve_s, "generate": generate_s},
             model_calls=1,
             prompt_tokens=generation.prompt_tokens,

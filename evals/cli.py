@@ -45,6 +45,7 @@ def _resources(
     llm_model: str | None,
     kgprompt: Path | None = None,
     prefixes: Path | None = None,
+    answer_check: bool = True,
 ):
     from evals.resources import Resources, load_kgprompt
 
@@ -62,6 +63,7 @@ def _resources(
         llm_model=llm_model,
         kgprompt=prompts if kgprompt else None,
         prefixes=prefixes,
+        answer_check=answer_check,
     )
 
 
@@ -158,6 +160,13 @@ def eval_mquake(
     gate: GateOption = None,
     walk: WalkOption = None,
     beam_width: BeamOption = None,
+    answer_check: Annotated[
+        bool,
+        typer.Option(
+            "--answer-check/--no-answer-check",
+            help="Check the pipeline's answers against the retrieved chain (off: an ablation).",
+        ),
+    ] = True,
 ) -> None:
     """Multi-hop accuracy, hop-wise accuracy, recall and speed on MQuAKE; writes summary/cases/report.
 
@@ -195,7 +204,7 @@ def eval_mquake(
         retrieval=retrieval,
         force_resume=force_resume,
         command=_command_line(),
-        resources=_resources(model, llm_url, llm_model, kgprompt, prefixes),
+        resources=_resources(model, llm_url, llm_model, kgprompt, prefixes, answer_check),
     )
     try:
         dirs = run_mquake(cfg)

@@ -408,6 +408,7 @@ def run_method(cfg: MquakeConfig, method: str, run_dir: Path) -> dict:
             "reweight": cfg.reweight,
             "use_prefixes": cfg.use_prefixes,
             "llm_url": res.llm_url,
+            "answer_check": res.answer_check and method == "instructed" and not cfg.gold_facts,
         },
         retrieval_config=None if cfg.gold_facts or method == "base" else cfg.retrieval.to_dict(),
         model_spec=res.model_spec,

@@ -26,6 +26,7 @@ class Resources:
         llm_model: str | None = None,
         kgprompt: Mapping[str, str] | None = None,
         prefixes: Path | None = None,
+        answer_check: bool = True,
     ) -> None:
         self.engine = Engine(
             EngineConfig(
@@ -34,6 +35,7 @@ class Resources:
                 llm_url=llm_url,
                 llm_model=llm_model,
                 kgprompt=kgprompt,
+                answer_check=answer_check,
             )
         )
 
@@ -44,6 +46,10 @@ class Resources:
     @property
     def prefixes(self) -> Path | None:
         return self.engine.config.prefixes
+
+    @property
+    def answer_check(self) -> bool:
+        return self.engine.config.answer_check
 
     @property
     def llm_url(self) -> str | None:

@@ -249,9 +249,13 @@ class GenerationService:
 
         if isinstance(result, Answer):
             text = result.text
-            if result.steps and result.steps[-1].kind == "generate":
-                text = result.steps[-1].text  # one generation: the served text is what the model wrote
-            finish = str(result.steps[-1].data.get("finish_reason", "stop")) if result.steps else "stop"
+            generated = [step for step in result.steps if step.kind == "generate"]
+            if len(generated) == 1:
+                # One generation: the served text is what the model wrote, as it was streamed; the
+                # `hopedit` trace carries the pipeline's answer and any check that changed it.
+                text = generated[0].text
+            last = generated[-1] if generated else (result.steps[-1] if result.steps else None)
+            finish = str(last.data.get("finish_reason", "stop")) if last is not None else "stop"
             return Completion(text, result.prompt_tokens, result.completion_tokens, finish, trace_of(result))
         return Completion(result.text, result.prompt_tokens, result.completion_tokens, result.finish_reason)
 

@@ -1,0 +1,103 @@
+"""Check the model's answer against the chain of facts the retriever found.
+
+Why: given a chain of facts about names it has never seen, the small prefix-edited model often answers
+with an entity from the middle of the chain (it stops after hop j of k), or copies the chain's last name
+with a slip ("Pithpour Shoulpoth" for "Pithpour Shoulpothsal"). The retriever has already found the path
+from the entity the question names, hop by hop, so the path itself says where a chain the model stopped
+in goes on. The check reads only what the model and the retriever produced; it never answers on its own:
+  - the answer names an entity the chain passes through (its start or a hop before the last): the chain
+    continues from there, so the answer is the chain's last entity;
+  - the answer is a near copy of the chain's last entity (same name up to a few characters): it is that
+    entity, spelled as the memory spells it.
+Any other answer is kept: the model may know better than an incomplete chain (with edits alone in the
+memory, a question's unedited hops are not in the chain at all and the model bridges them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from difflib import SequenceMatcher
+
+from memory.entities import name_tokens
+from memory.facts import Fact
+
+
+@dataclass(frozen=True)
+class AnswerCheckConfig:
+    """`continue_stopped_chain`: an answer that is an entity inside the chain becomes its last entity.
+    `min_copy_similarity`: the character similarity (difflib ratio of the folded names) from which an
+    answer counts as a copy of the chain's last entity."""
+
+    continue_stopped_chain: bool = True
+    min_copy_similarity: float = 0.8
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.min_copy_similarity <= 1.0:
+            raise ValueError(f"min_copy_similarity must be in (0, 1], got {self.min_copy_similarity}")
+
+
+@dataclass(frozen=True)
+class CheckedAnswer:
+    """The answer after the check; `rule` names what changed it ("" when it was kept)."""
+
+    text: str
+    rule: str = ""
+    reason: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.rule)
+
+
+def leading_chain(facts: Sequence[Fact]) -> list[Fact]:
+    """The facts from the first on while each starts where the previous one ends (the retriever puts its
+    path first; dense extras after it do not continue it)."""
+    chain: list[Fact] = []
+    for fact in facts:
+        if chain and name_tokens(fact.subject) != name_tokens(chain[-1].object):
+            break
+        chain.append(fact)
+    return chain
+
+
+def _names(entity: str, aliases: Sequence[str]) -> set[tuple[str, ...]]:
+    return {tokens for tokens in (name_tokens(entity), *(name_tokens(a) for a in aliases)) if tokens}
+
+
+class ChainAnswerCheck:
+    """A pipeline component: `run(answer, facts)` returns the checked answer."""
+
+    def __init__(self, config: AnswerCheckConfig | None = None) -> None:
+        self.config = config or AnswerCheckConfig()
+
+    def run(self, answer: str, facts: Sequence[Fact]) -> CheckedAnswer:
+        chain = leading_chain(facts)
+        said = name_tokens(answer)
+        if not chain or not said:
+            return CheckedAnswer(answer)
+        last = chain[-1]
+        if said in _names(last.object, last.object_aliases):
+            return CheckedAnswer(answer)
+        if self.config.continue_stopped_chain:
+            inside = [(chain[0].subject, chain[0].subject_aliases)] + [
+                (fact.object, fact.object_aliases) for fact in chain[:-1]
+            ]
+            for hop, (entity, aliases) in enumerate(inside):
+                if said in _names(entity, aliases):
+                    return CheckedAnswer(
+                        last.object,
+                        "continue",
+                        f"{answer!r} is hop {hop} of a {len(chain)}-fact chain that ends at {last.object!r}",
+                    )
+        similarity = SequenceMatcher(None, " ".join(said), " ".join(name_tokens(last.object))).ratio()
+        if similarity >= self.config.min_copy_similarity:
+            return CheckedAnswer(
+                last.object,
+                "copy",
+                f"{answer!r} is a near copy ({similarity:.2f}) of the chain's last entity {last.object!r}",
+            )
+        return CheckedAnswer(answer)
+
+    def to_dict(self) -> dict:
+        return {"name": "chain_answer_check", **asdict(self.config)}
