@@ -84,12 +84,14 @@ def prefixes_fingerprint(prefixes: Path | None) -> dict[str, Any]:
 
 
 def base_model_fingerprint(model_spec: str | None) -> dict[str, Any]:
-    from editor.loading import resolve_model
+    from editor.loading import inference_precision, resolve_model
 
     model_id, path = resolve_model(model_spec)
     return {
         "base_model": model_id,
         "base_model_sha256": sha256_file(path) if path.is_file() else sha256_dir(path),
+        # The dtype answers are computed in (HOPEDIT_PRECISION, else the "auto" rule on this CPU).
+        "base_model_precision": inference_precision(),
     }
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from evals import metrics
+from evals.fingerprint import make_fingerprint
 from evals.portability_data import EditCase, load_edit_cases
 from evals.progress import progress_bar
 from evals.resources import Resources
@@ -256,6 +257,23 @@ def run_portability(cfg: PortabilityConfig) -> dict:
         "probes_per_second": len(probes) / seconds if seconds else None,
         "wall_seconds": time.perf_counter() - wall,
         "command": cfg.command,
+        "fingerprint": make_fingerprint(
+            data=cfg.data,
+            command=cfg.command,
+            options={
+                "mode": cfg.mode,
+                "method": cfg.method,
+                "use_prefixes": cfg.use_prefixes,
+                "reweight": cfg.reweight,
+                "limit": cfg.limit,
+                "sequential_n": cfg.sequential_n,
+                "max_loc": cfg.max_loc,
+                "task_line": cfg.task_line,
+            },
+            model_spec=cfg.resources.model_spec,
+            prefixes=cfg.resources.prefixes,
+            uses_prefixes=cfg.method == "instructed" and cfg.use_prefixes,
+        ),
     }
     write_json(cfg.out / "summary.json", summary)
     return summary

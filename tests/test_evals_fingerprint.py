@@ -58,3 +58,12 @@ def test_a_folder_without_results_takes_the_new_fingerprint(tmp_path):
     check_and_record(tmp_path, _fingerprint(FIXTURE), has_results=False, force=False)
     check_and_record(tmp_path, _fingerprint(FIXTURE, seed=5), has_results=False, force=False)
     assert json.loads((tmp_path / "fingerprint.json").read_text())["options"]["seed"] == 5
+
+
+def test_fingerprint_names_the_precision_answers_are_computed_in(monkeypatch):
+    from evals.fingerprint import base_model_fingerprint
+
+    monkeypatch.setenv("HOPEDIT_PRECISION", "bf16")
+    assert base_model_fingerprint(None)["base_model_precision"] == "bf16"
+    monkeypatch.setenv("HOPEDIT_PRECISION", "fp32")
+    assert base_model_fingerprint(None)["base_model_precision"] == "fp32"
