@@ -5,10 +5,12 @@ with an entity from the middle of the chain (it stops after hop j of k), or copi
 with a slip ("Pithpour Shoulpoth" for "Pithpour Shoulpothsal"). The retriever has already found the path
 from the entity the question names, hop by hop, so the path itself says where a chain the model stopped
 in goes on. The check reads only what the model and the retriever produced; it never answers on its own:
-  - the answer names an entity the chain passes through (its start or a hop before the last): the chain
-    continues from there, so the answer is the chain's last entity;
+  - the answer names an entity the chain passes through (its start or a hop before the last), exactly or
+    as a near copy: the chain continues from there, so the answer is the chain's last entity;
   - the answer is a near copy of the chain's last entity (same name up to a few characters): it is that
     entity, spelled as the memory spells it.
+A near copy is a character similarity (difflib ratio of the folded names) of at least
+`min_copy_similarity`; an exact match of any entity wins over near copies of others.
 Any other answer is kept: the model may know better than an incomplete chain (with edits alone in the
 memory, a question's unedited hops are not in the chain at all and the model bridges them).
 """
@@ -77,27 +79,49 @@ class ChainAnswerCheck:
         if not chain or not said:
             return CheckedAnswer(answer)
         last = chain[-1]
-        if said in _names(last.object, last.object_aliases):
+        # The entities the chain passes through, by hop: its start (0), then each fact's object.
+        entities = [(chain[0].subject, chain[0].subject_aliases)] + [
+            (fact.object, fact.object_aliases) for fact in chain
+        ]
+        matched = self._match(said, entities)
+        if matched is None:
             return CheckedAnswer(answer)
-        if self.config.continue_stopped_chain:
-            inside = [(chain[0].subject, chain[0].subject_aliases)] + [
-                (fact.object, fact.object_aliases) for fact in chain[:-1]
-            ]
-            for hop, (entity, aliases) in enumerate(inside):
-                if said in _names(entity, aliases):
-                    return CheckedAnswer(
-                        last.object,
-                        "continue",
-                        f"{answer!r} is hop {hop} of a {len(chain)}-fact chain that ends at {last.object!r}",
-                    )
-        similarity = SequenceMatcher(None, " ".join(said), " ".join(name_tokens(last.object))).ratio()
-        if similarity >= self.config.min_copy_similarity:
+        hop, similarity = matched
+        if hop == len(chain):
+            if similarity == 1.0:
+                return CheckedAnswer(answer)
             return CheckedAnswer(
                 last.object,
                 "copy",
                 f"{answer!r} is a near copy ({similarity:.2f}) of the chain's last entity {last.object!r}",
             )
-        return CheckedAnswer(answer)
+        if not self.config.continue_stopped_chain:
+            return CheckedAnswer(answer)
+        named = (
+            entities[hop][0] if similarity == 1.0 else f"{entities[hop][0]!r} (near copy {similarity:.2f})"
+        )
+        return CheckedAnswer(
+            last.object,
+            "continue",
+            f"{answer!r} names hop {hop} of a {len(chain)}-fact chain, {named}, that ends at {last.object!r}",
+        )
+
+    def _match(
+        self, said: tuple[str, ...], entities: list[tuple[str, Sequence[str]]]
+    ) -> tuple[int, float] | None:
+        """The hop whose entity the answer names: exactly (name or alias, folded) if any does, else the
+        most similar one at or above `min_copy_similarity`; with its similarity (1.0: exact)."""
+        for hop, (entity, aliases) in enumerate(entities):
+            if said in _names(entity, aliases):
+                return hop, 1.0
+        text = " ".join(said)
+        best: tuple[int, float] | None = None
+        for hop, (entity, aliases) in enumerate(entities):
+            for name in _names(entity, aliases):
+                similarity = SequenceMatcher(None, text, " ".join(name)).ratio()
+                if similarity >= self.config.min_copy_similarity and (best is None or similarity > best[1]):
+                    best = (hop, similarity)
+        return best
 
     def to_dict(self) -> dict:
         return {"name": "chain_answer_check", **asdict(self.config)}

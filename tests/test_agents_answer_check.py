@@ -31,7 +31,7 @@ def test_an_answer_inside_the_chain_continues_to_its_last_entity() -> None:
     checked = ChainAnswerCheck().run("Dionbraer", CHAIN)
     assert checked.text == "Foulkam"
     assert checked.rule == "continue"
-    assert "hop 2 of a 4-fact chain that ends at" in checked.reason
+    assert "hop 2 of a 4-fact chain, Dionbraer, that ends at" in checked.reason
     # The question's own entity (the chain's start) is never its answer either.
     assert ChainAnswerCheck().run("vaethnoun", CHAIN).text == "Foulkam"
 
@@ -49,6 +49,15 @@ def test_a_near_copy_of_the_last_entity_is_spelled_as_the_memory_spells_it() -> 
     ]
     checked = ChainAnswerCheck().run("Pithpour Shoulpoth", facts)
     assert (checked.text, checked.rule) == ("Pithpour Shoulpothsal", "copy")
+
+
+def test_a_near_copy_of_an_entity_inside_the_chain_continues_too() -> None:
+    # "Dionbrear" misspells the hop-2 city: the model stopped there, so the chain's end is the answer.
+    checked = ChainAnswerCheck().run("Dionbrear", CHAIN)
+    assert (checked.text, checked.rule) == ("Foulkam", "continue")
+    assert "near copy" in checked.reason
+    # An exact match wins over a near copy of another entity ("Foulkam" is exact, so it is kept).
+    assert not ChainAnswerCheck().run("Foulkam", CHAIN).changed
 
 
 def test_an_answer_outside_the_chain_is_kept() -> None:
