@@ -139,7 +139,13 @@ class InstructedAgent:
         if edited and self.answer_check is not None:
             checked = self.answer_check.run(answer, facts)
             if checked.changed:
-                steps.append(Step("check", checked.text, {"rule": checked.rule, "reason": checked.reason}))
+                steps.append(
+                    Step(
+                        "check",
+                        f"{checked.text} ({checked.reason})",
+                        {"rule": checked.rule, "reason": checked.reason},
+                    )
+                )
                 answer = checked.text
         return Answer(
             text=answer,
