@@ -62,7 +62,9 @@ def test_the_answer_check_continues_a_stopped_chain_and_leaves_the_model_text_in
     assert answer.text == "Pithpour Shoulpothsal"
     assert [step.kind for step in answer.steps] == ["retrieve", "gate", "generate", "check"]
     assert answer.steps[2].text == "Brouthlex Murniom" and answer.steps[3].data["rule"] == "continue"
-    assert answer.steps[3].text.startswith("Pithpour Shoulpothsal (") and "names hop 1" in answer.steps[3].text
+    assert (
+        answer.steps[3].text.startswith("Pithpour Shoulpothsal (") and "names hop 1" in answer.steps[3].text
+    )
     # Without the check (the ablation), or when the gate sent the question to the unedited model, the
     # model's answer stands.
     unchecked = InstructedAgent(ChainMemory(), FixedEditor("Brouthlex Murniom")).answer(question)
