@@ -10,7 +10,7 @@ in goes on. The check reads only what the model and the retriever produced; it n
   - the answer is a near copy of the chain's last entity (same name up to a few characters): it is that
     entity, spelled as the memory spells it.
 A near copy is a character similarity (difflib ratio of the folded names) of at least
-`min_copy_similarity`; an exact match of any entity wins over near copies of others.
+`min_copy_similarity`; the most similar entity is the one the answer names.
 Any other answer is kept: the model may know better than an incomplete chain (with edits alone in the
 memory, a question's unedited hops are not in the chain at all and the model bridges them).
 """
@@ -27,9 +27,9 @@ from memory.facts import Fact
 
 @dataclass(frozen=True)
 class AnswerCheckConfig:
-    """`continue_stopped_chain`: an answer that is an entity inside the chain becomes its last entity.
+    """`continue_stopped_chain`: an answer that names an entity inside the chain becomes its last entity.
     `min_copy_similarity`: the character similarity (difflib ratio of the folded names) from which an
-    answer counts as a copy of the chain's last entity."""
+    answer counts as naming a chain entity it does not spell exactly."""
 
     continue_stopped_chain: bool = True
     min_copy_similarity: float = 0.8
@@ -109,16 +109,13 @@ class ChainAnswerCheck:
     def _match(
         self, said: tuple[str, ...], entities: list[tuple[str, Sequence[str]]]
     ) -> tuple[int, float] | None:
-        """The hop whose entity the answer names: exactly (name or alias, folded) if any does, else the
-        most similar one at or above `min_copy_similarity`; with its similarity (1.0: exact)."""
-        for hop, (entity, aliases) in enumerate(entities):
-            if said in _names(entity, aliases):
-                return hop, 1.0
+        """The hop whose entity (name or alias, folded) the answer is most similar to, at or above
+        `min_copy_similarity`, with that similarity (1.0: spelled exactly)."""
         text = " ".join(said)
         best: tuple[int, float] | None = None
         for hop, (entity, aliases) in enumerate(entities):
             for name in _names(entity, aliases):
-                similarity = SequenceMatcher(None, text, " ".join(name)).ratio()
+                similarity = 1.0 if name == said else SequenceMatcher(None, text, " ".join(name)).ratio()
                 if similarity >= self.config.min_copy_similarity and (best is None or similarity > best[1]):
                     best = (hop, similarity)
         return best

@@ -240,6 +240,7 @@ def eval_portability(
     prefixes: PrefixesOption = None,
 ) -> None:
     """Rel/Gen/Loc/Por (+Rep/Rev), Score and H, exact match and teacher-forced token accuracy."""
+    from evals.fingerprint import FingerprintMismatchError
     from evals.mquake_data import EvalDataError
     from evals.portability import MODES, PortabilityConfig, run_portability
     from evals.report import write_report
@@ -270,7 +271,7 @@ def eval_portability(
     )
     try:
         summary = run_portability(cfg)
-    except (EvalDataError, RunLockedError) as err:
+    except (EvalDataError, RunLockedError, FingerprintMismatchError) as err:
         _fail(str(err))
     write_report([summary], out)
     typer.echo(json.dumps(summary["metrics"], indent=2))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from evals import metrics
-from evals.fingerprint import make_fingerprint
+from evals.fingerprint import check_and_record, make_fingerprint
 from evals.portability_data import EditCase, load_edit_cases
 from evals.progress import progress_bar
 from evals.resources import Resources
@@ -212,6 +212,26 @@ def loc_by_relevance(probes: Sequence[dict], config: Any) -> dict[str, dict]:
     return out
 
 
+def _fingerprint(cfg: PortabilityConfig) -> dict:
+    return make_fingerprint(
+        data=cfg.data,
+        command=cfg.command,
+        options={
+            "mode": cfg.mode,
+            "method": cfg.method,
+            "use_prefixes": cfg.use_prefixes,
+            "reweight": cfg.reweight,
+            "limit": cfg.limit,
+            "sequential_n": cfg.sequential_n,
+            "max_loc": cfg.max_loc,
+            "task_line": cfg.task_line,
+        },
+        model_spec=cfg.resources.model_spec,
+        prefixes=cfg.resources.prefixes,
+        uses_prefixes=cfg.method == "instructed" and cfg.use_prefixes,
+    )
+
+
 def run_portability(cfg: PortabilityConfig) -> dict:
     if cfg.mode not in MODES:
         raise ValueError(f"--mode must be one of {', '.join(MODES)}, got {cfg.mode!r}")
@@ -221,6 +241,12 @@ def run_portability(cfg: PortabilityConfig) -> dict:
     evaluated = cases if cfg.limit is None else cases[: cfg.limit]
     cfg.out.mkdir(parents=True, exist_ok=True)
     log = CaseLog(cfg.out / "cases.jsonl", key="case")
+    try:
+        # A resumed folder must have been made by the same configuration (refused otherwise).
+        fingerprint = check_and_record(cfg.out, _fingerprint(cfg), bool(log.records), force=False)
+    except Exception:
+        log.close()
+        raise
     todo = [c for c in evaluated if c.case not in log.done]
     wall = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="hopedit-port-") as tmp:
@@ -257,23 +283,7 @@ def run_portability(cfg: PortabilityConfig) -> dict:
         "probes_per_second": len(probes) / seconds if seconds else None,
         "wall_seconds": time.perf_counter() - wall,
         "command": cfg.command,
-        "fingerprint": make_fingerprint(
-            data=cfg.data,
-            command=cfg.command,
-            options={
-                "mode": cfg.mode,
-                "method": cfg.method,
-                "use_prefixes": cfg.use_prefixes,
-                "reweight": cfg.reweight,
-                "limit": cfg.limit,
-                "sequential_n": cfg.sequential_n,
-                "max_loc": cfg.max_loc,
-                "task_line": cfg.task_line,
-            },
-            model_spec=cfg.resources.model_spec,
-            prefixes=cfg.resources.prefixes,
-            uses_prefixes=cfg.method == "instructed" and cfg.use_prefixes,
-        ),
+        "fingerprint": fingerprint,
     }
     write_json(cfg.out / "summary.json", summary)
     return summary

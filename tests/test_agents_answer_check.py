@@ -56,8 +56,12 @@ def test_a_near_copy_of_an_entity_inside_the_chain_continues_too() -> None:
     checked = ChainAnswerCheck().run("Dionbrear", CHAIN)
     assert (checked.text, checked.rule) == ("Foulkam", "continue")
     assert "near copy" in checked.reason
-    # An exact match wins over a near copy of another entity ("Foulkam" is exact, so it is kept).
     assert not ChainAnswerCheck().run("Foulkam", CHAIN).changed
+    # The most similar entity is the one named: "Morlunde" is the last entity exactly and a near copy of
+    # the inner "Morlund" (0.93), so it is kept, not continued.
+    close = [Fact("Quex", "capital", "Morlund"), Fact("Morlund", "twin town", "Morlunde")]
+    assert not ChainAnswerCheck().run("Morlunde", close).changed
+    assert ChainAnswerCheck().run("Morlund", close).text == "Morlunde"
 
 
 def test_an_answer_outside_the_chain_is_kept() -> None:

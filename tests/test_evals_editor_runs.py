@@ -56,6 +56,10 @@ def test_portability_task_instruction_and_prefix_folder(tmp_path):
     assert all(p["facts"][0] == summary["task_line"] for p in record["probes"])
     bad = runner.invoke(app, [*args[:6], "--task-instruction", "nope", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "--task-instruction" in bad.output
+    # The summary names its configuration, and resuming the folder with another one is refused.
+    assert summary["fingerprint"]["options"]["task_line"] == summary["task_line"]
+    other = runner.invoke(app, [*args[:6], "--prefixes", str(SHIPPED_PREFIXES), "--out", str(tmp_path)])
+    assert other.exit_code != 0 and "options" in other.output
 
 
 @pytest.mark.slow

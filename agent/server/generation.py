@@ -103,6 +103,21 @@ def trace_of(answer: Answer) -> HopeditTrace:
     )
 
 
+def completion_of(result: Generation | Answer) -> Completion:
+    """What an endpoint serves for a plain generation or an agent's answer. An answer made in one
+    generation is served as the text the model wrote, as it was streamed; the `hopedit` trace carries
+    the pipeline's answer and any check that changed it."""
+    from agent.base import Answer
+
+    if not isinstance(result, Answer):
+        return Completion(result.text, result.prompt_tokens, result.completion_tokens, result.finish_reason)
+    generated = [step for step in result.steps if step.kind == "generate"]
+    text = generated[0].text if len(generated) == 1 else result.text
+    last = generated[-1] if generated else (result.steps[-1] if result.steps else None)
+    finish = str(last.data.get("finish_reason", "stop")) if last is not None else "stop"
+    return Completion(text, result.prompt_tokens, result.completion_tokens, finish, trace_of(result))
+
+
 @dataclass
 class _Pipelines:
     """QA agents and their batchers, built on first use (MeLLo costs nothing until someone asks it)."""
@@ -242,22 +257,7 @@ class GenerationService:
             future.cancel()
             self.metrics.cancelled.labels(model=model).inc()
             raise
-        yield self._completion(result)
-
-    def _completion(self, result: Generation | Answer) -> Completion:
-        from agent.base import Answer
-
-        if isinstance(result, Answer):
-            text = result.text
-            generated = [step for step in result.steps if step.kind == "generate"]
-            if len(generated) == 1:
-                # One generation: the served text is what the model wrote, as it was streamed; the
-                # `hopedit` trace carries the pipeline's answer and any check that changed it.
-                text = generated[0].text
-            last = generated[-1] if generated else (result.steps[-1] if result.steps else None)
-            finish = str(last.data.get("finish_reason", "stop")) if last is not None else "stop"
-            return Completion(text, result.prompt_tokens, result.completion_tokens, finish, trace_of(result))
-        return Completion(result.text, result.prompt_tokens, result.completion_tokens, result.finish_reason)
+        yield completion_of(result)
 
     def _count(self, model: str, prompt_tokens: int, completion_tokens: int) -> None:
         self.metrics.tokens.labels(model=model, kind="prompt").inc(prompt_tokens)
