@@ -8,6 +8,12 @@ only for questions known to be one-hop (`n_hops=1`). A multi-hop question names 
 and only describes the rest, and with edits alone in memory the retrieved facts are often about those
 described entities ("the CEO of HBO" for a question about the broadcaster of a writer's show): the
 test would mute exactly the edits the question needs.
+
+Gated and edited questions of one batch share one decode. A gated question goes in with no instruction,
+so its relevance weight is 0 and the prefixes are muted for it: it computes what the base model computes
+(the real-model tests check the answers are the same as in a separate unedited call), and the batch pays
+for one decoding loop instead of two. Without re-weighting (an ablation) there is no weight to mute the
+prefixes with, and the two kinds go to separate calls.
 """
 
 from __future__ import annotations
@@ -38,8 +44,10 @@ class InstructedAgent:
         reweight: bool = True,
         max_new_tokens: int = 24,
         answer_check: ChainAnswerCheck | None = None,
+        one_decode: bool = True,
     ) -> None:
-        """`answer_check` compares the model's answer with the retrieved chain (None: no check)."""
+        """`answer_check` compares the model's answer with the retrieved chain (None: no check).
+        `one_decode`: gated and edited questions share one decode (see the module docstring)."""
         self.memory = memory
         self.editor = editor
         self.strategy = strategy
@@ -47,6 +55,7 @@ class InstructedAgent:
         self.reweight = reweight
         self.max_new_tokens = max_new_tokens
         self.answer_check = answer_check
+        self.one_decode = one_decode
 
     def answer(self, question: str) -> Answer:
         return self.answer_batch([question])[0]
@@ -67,6 +76,7 @@ class InstructedAgent:
         retrieve_seconds = (time.perf_counter() - started) / max(len(questions), 1)
         edited = [i for i, r in enumerate(retrievals) if not r.gated and r.facts]
         unedited = sorted(set(range(len(questions))) - set(edited))
+        read = set(edited)  # the questions that read their facts
         options = {
             "max_new_tokens": max_new_tokens or self.max_new_tokens,
             "stop": stop,
@@ -74,6 +84,19 @@ class InstructedAgent:
         }
         generations: dict[int, Generation] = {}
         started = time.perf_counter()
+        if edited and unedited and self.reweight and self.one_decode:
+            facts = [retrievals[i].sentences if i in edited else [] for i in range(len(questions))]
+            entities = [r.entities if i in edited else [] for i, r in enumerate(retrievals)]
+            results = self.editor.answer(
+                questions,
+                facts,
+                entities if self.n_hops == 1 else None,
+                reweight=True,
+                on_token=on_token,
+                **options,
+            )
+            generations.update(enumerate(results))
+            edited = unedited = []  # answered
         if edited:
             results = self.editor.answer(
                 [questions[i] for i in edited],
@@ -95,7 +118,7 @@ class InstructedAgent:
             generations.update(zip(unedited, results, strict=True))
         generate_seconds = (time.perf_counter() - started) / max(len(questions), 1)
         return [
-            self._answer(retrievals[i], generations[i], i in edited, retrieve_seconds, generate_seconds)
+            self._answer(retrievals[i], generations[i], i in read, retrieve_seconds, generate_seconds)
             for i in range(len(questions))
         ]
 

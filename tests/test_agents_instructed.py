@@ -89,3 +89,47 @@ def test_the_server_serves_the_models_text_and_traces_the_checked_answer():
     assert completion.text == "Brouthlex Murniom" and completion.finish_reason == "stop"
     assert completion.trace.answer == "Pithpour Shoulpothsal"
     assert [step["kind"] for step in completion.trace.steps][-1] == "check"
+
+
+class GateByQuestion:
+    """Gates the questions listed in `gated`; retrieves `facts` for the others."""
+
+    def __init__(self, facts: list[Fact], gated: set[str]) -> None:
+        self.facts, self.gated = facts, gated
+
+    def retrieve(self, question: str, n_hops: int | None, strategy: str) -> Retrieval:
+        if question in self.gated:
+            return Retrieval([], gated=True)
+        return Retrieval([ScoredFact(fact, 0.5) for fact in self.facts], gated=False)
+
+
+class RecordingEditor(FixedEditor):
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.calls: list[tuple[list[str], list[list[str]], dict]] = []
+
+    def answer(self, questions, facts, entities=None, **switches) -> list[Generation]:
+        self.calls.append((list(questions), [list(f) for f in facts], switches))
+        return super().answer(questions, facts, entities, **switches)
+
+
+def test_gated_and_edited_questions_share_one_decode_with_no_instruction_for_the_gated():
+    edited, gated = "Who founded Tirquum Group?", "How many legs does a spider have?"
+    memory = GateByQuestion([FOUNDED_BY], {gated})
+    editor = RecordingEditor("Brouthlex Murniom")
+    answers = InstructedAgent(memory, editor).answer_batch([gated, edited])
+    assert len(editor.calls) == 1
+    questions, facts, switches = editor.calls[0]
+    assert questions == [gated, edited]
+    assert facts == [[], [FOUNDED_BY.sentence]]
+    assert switches.get("use_prefixes", True) and switches["reweight"]  # r = 0 mutes the gated row
+    assert [a.steps[2].data["prefixes"] for a in answers] == [False, True]
+    assert answers[0].facts_used == [] and answers[1].facts_used == [FOUNDED_BY]
+
+    separate = RecordingEditor("Brouthlex Murniom")
+    InstructedAgent(memory, separate, one_decode=False).answer_batch([gated, edited])
+    assert [call[0] for call in separate.calls] == [[edited], [gated]]
+    assert separate.calls[1][2]["use_prefixes"] is False
+    without_weights = RecordingEditor("Brouthlex Murniom")
+    InstructedAgent(memory, without_weights, reweight=False).answer_batch([gated, edited])
+    assert len(without_weights.calls) == 2  # nothing would mute the prefixes for the gated row
