@@ -8,7 +8,9 @@ how many relevant questions keep their evidence and how many unrelated prompts w
   question than the entity's name alone;
 - dense closeness (`dense_min_score`): the cosine of a single-hop question with its closest fact;
 - the per-hop prior (`hop_prior`) of path search with the hop count unknown: how often the chosen path
-  is exactly the question's chain, for one multi-hop and one single-hop question of each training case.
+  is exactly the question's chain, for one multi-hop and one single-hop question of each training case;
+- the weight of word coverage (`lexical_weight`) in path search, by the same exact-chain rate (the beam
+  is searched again for each weight, since the weight also decides which paths the beam keeps).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 
 from memory import Memory
 from memory.embedder import embed
+from memory.lexical import question_terms
 from memory.retrieval import ChainRetriever, RetrievalConfig
 
 HARD_TRAIN = Path("mquake") / "MQuAKE-hard-train.json"
@@ -44,13 +47,52 @@ def path_gains(memory: Memory, questions: list[str]) -> np.ndarray:
     retriever = ChainRetriever(memory.store, memory.graph, RetrievalConfig(min_path_gain=-10.0))
     gains = []
     for question, vector in zip(questions, embed(questions, batch_size=256), strict=True):
-        starts = [link.entity for link in memory.graph.start_links(question)]
+        links = memory.graph.start_links(question)
+        starts = [link.entity for link in links]
         if starts:
-            gains.append(retriever.beam_search(vector, starts, None)[1])
+            words = question_terms(question, [*starts, *(link.surface for link in links)])
+            gains.append(retriever.beam_search(vector, starts, None, words)[1])
     return np.array(gains)
 
 
 HOP_PRIORS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.1)
+LEXICAL_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
+Asked = list[tuple[str, str, list[tuple[str, str]]]]
+
+
+def asked_questions(records: list[dict]) -> Asked:
+    """One multi-hop and one single-hop question of each training case, with the chain each needs."""
+    chooser = random.Random(0)
+    asked: Asked = []
+    for record in records:
+        chain = [(s, o) for s, _, o in record["orig"]["new_triples_labeled"]]
+        asked.append(("multi-hop", chooser.choice(record["questions"]), chain))
+        hop = chooser.randrange(len(record["new_single_hops"]))
+        asked.append(("single-hop", record["new_single_hops"][hop]["question"], chain[hop : hop + 1]))
+    return asked
+
+
+def _beams(memory: Memory, asked: Asked, config: RetrievalConfig) -> list[tuple[str, list, dict]]:
+    retriever = ChainRetriever(memory.store, memory.graph, config)
+    beams = []
+    vectors = embed([question for _, question, _ in asked], batch_size=256)
+    for (kind, question, chain), vector in zip(asked, vectors, strict=True):
+        links = memory.graph.start_links(question)
+        starts = [link.entity for link in links]
+        words = question_terms(question, [*starts, *(link.surface for link in links)])
+        limit = config.max_hops
+        beams.append((kind, chain, retriever.paths_by_length(vector, starts, limit, words) if starts else {}))
+    return beams
+
+
+def _exact_rates(memory: Memory, beams: list[tuple[str, list, dict]], config: RetrievalConfig) -> dict:
+    chooser = ChainRetriever(memory.store, memory.graph, config)
+    exact: dict[str, list[bool]] = {"multi-hop": [], "single-hop": []}
+    for kind, chain, by_length in beams:
+        chosen = chooser.choose(by_length, None)
+        got = [(f.fact.subject, f.fact.object) for f in chosen.facts] if chosen else []
+        exact[kind].append(got == chain)
+    return {kind: float(np.mean(flags)) for kind, flags in exact.items()}
 
 
 def hop_prior_table(
@@ -58,29 +100,22 @@ def hop_prior_table(
 ) -> list[dict]:
     """Exact-chain rate of multi-hop and single-hop questions for each candidate hop prior. The beam is
     run once per question; only the choice among its path lengths depends on the prior."""
-    chooser = random.Random(0)
-    asked: list[tuple[str, str, list[tuple[str, str]]]] = []
-    for record in records:
-        chain = [(s, o) for s, _, o in record["orig"]["new_triples_labeled"]]
-        asked.append(("multi-hop", chooser.choice(record["questions"]), chain))
-        hop = chooser.randrange(len(record["new_single_hops"]))
-        asked.append(("single-hop", record["new_single_hops"][hop]["question"], chain[hop : hop + 1]))
-    retriever = ChainRetriever(memory.store, memory.graph, RetrievalConfig())
-    beams = []
-    vectors = embed([question for _, question, _ in asked], batch_size=256)
-    for (kind, question, chain), vector in zip(asked, vectors, strict=True):
-        starts = [link.entity for link in memory.graph.start_links(question)]
-        limit = retriever.config.max_hops
-        beams.append((kind, chain, retriever.paths_by_length(vector, starts, limit) if starts else {}))
+    beams = _beams(memory, asked_questions(records), RetrievalConfig())
+    return [
+        {"hop_prior": prior, **_exact_rates(memory, beams, RetrievalConfig(hop_prior=prior))}
+        for prior in priors
+    ]
+
+
+def lexical_weight_table(
+    memory: Memory, records: list[dict], weights: tuple[float, ...] = LEXICAL_WEIGHTS
+) -> list[dict]:
+    """Exact-chain rate of multi-hop and single-hop questions for each weight of word coverage."""
+    asked = asked_questions(records)
     rows = []
-    for prior in priors:
-        chooser_retriever = ChainRetriever(memory.store, memory.graph, RetrievalConfig(hop_prior=prior))
-        exact: dict[str, list[bool]] = {"multi-hop": [], "single-hop": []}
-        for kind, chain, by_length in beams:
-            chosen = chooser_retriever.choose(by_length, None)
-            got = [(f.fact.subject, f.fact.object) for f in chosen.facts] if chosen else []
-            exact[kind].append(got == chain)
-        rows.append({"hop_prior": prior, **{kind: float(np.mean(flags)) for kind, flags in exact.items()}})
+    for weight in weights:
+        config = RetrievalConfig(lexical_weight=weight)
+        rows.append({"lexical_weight": weight, **_exact_rates(memory, _beams(memory, asked, config), config)})
     return rows
 
 
@@ -104,6 +139,7 @@ def main() -> None:
         unrelated_gains = path_gains(memory, unrelated)
         single_dense, unrelated_dense = top_dense(memory, single), top_dense(memory, unrelated)
         priors = hop_prior_table(memory, records)
+        lexical = lexical_weight_table(memory, records)
         memory.close()
     print("min_path_gain | multi-hop kept | single-hop kept | unrelated prompts with a path")
     for threshold in (0.0, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25):
@@ -117,6 +153,9 @@ def main() -> None:
     print("hop_prior | multi-hop exact chain | single-hop exact chain")
     for row in priors:
         print(f"{row['hop_prior']:.2f} | {row['multi-hop']:.3f} | {row['single-hop']:.3f}")
+    print("lexical_weight | multi-hop exact chain | single-hop exact chain")
+    for row in lexical:
+        print(f"{row['lexical_weight']:.2f} | {row['multi-hop']:.3f} | {row['single-hop']:.3f}")
 
 
 if __name__ == "__main__":

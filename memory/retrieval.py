@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -30,6 +30,7 @@ import yaml
 from memory.embedder import embed
 from memory.facts import Fact, Retrieval, ScoredFact
 from memory.graph import FactGraph
+from memory.lexical import coverage, hop_terms, question_terms
 from memory.store import FactStore
 
 GateName = Literal["evidence", "std", "none"]
@@ -70,6 +71,11 @@ class RetrievalConfig:
     # hop. Read off the training files (`python -m evals.calibrate_gate`): MQuAKE-hard-train single-hop
     # and multi-hop questions, each needing exactly its own chain.
     hop_prior: float = 0.0
+    # Paths compete on their similarity plus this much times the share of the question's content words
+    # their relations account for, with repeats counted (`memory.lexical`): embeddings barely see how
+    # many times a question asks for a relation. Read off the training files (`python -m
+    # evals.calibrate_gate`): the exact-chain rate of MQuAKE-hard-train multi-hop and single-hop questions.
+    lexical_weight: float = 0.3
     scorer: str | None = None  # relation scorer folder; None: the shipped one
     # Path descriptions depend only on the start and the relations, so the paraphrases of one question,
     # and questions about the same entities, share them. This many are kept (least recently used dropped
@@ -190,13 +196,20 @@ class _Path:
     similarity: float  # the question's summed cosine with the path's two readings
     ends_on_edit: bool  # whether the newest fact is an edit: the tie-breaker among paths of one length
     base: float  # the similarity of the start's name alone
+    terms: Counter[str]  # the content words the path's hops account for (`memory.lexical`)
+    coverage: float  # the share of the question's content words they account for
 
     @property
     def gain(self) -> float:
         return self.similarity - self.base
 
-    def rank(self, edit_bonus: float) -> float:
-        return self.similarity + (edit_bonus if self.ends_on_edit else 0.0)
+    def fit(self, config: RetrievalConfig) -> float:
+        """How well the whole path reads as the question: similarity plus weighted word coverage."""
+        return self.similarity + config.lexical_weight * self.coverage
+
+    def rank(self, config: RetrievalConfig) -> float:
+        """The fit, with an edit breaking near ties among paths of one length."""
+        return self.fit(config) + (config.edit_bonus if self.ends_on_edit else 0.0)
 
 
 class ChainRetriever:
@@ -209,6 +222,7 @@ class ChainRetriever:
         self.config = config
         self._dense = DenseRetriever(store, config)
         self._phrases: dict[str, str] = {}
+        self._hop_terms: dict[str, frozenset[str]] = {}
         self._path_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         # A server retrieves for several questions at once on worker threads; the cache is shared.
         self._path_vectors_lock = threading.Lock()
@@ -227,6 +241,13 @@ class ChainRetriever:
             phrase = relation_phrase(fact.sentence, fact.subject, fact.object, fact.relation)
             self._phrases[fact.id] = phrase
         return phrase
+
+    def _terms(self, fact: Fact) -> frozenset[str]:
+        terms = self._hop_terms.get(fact.id)
+        if terms is None:
+            terms = hop_terms(fact.relation, self._phrase(fact))
+            self._hop_terms[fact.id] = terms
+        return terms
 
     def relation_scores(
         self, question_vector: np.ndarray, facts: list[Fact], path: list[str], hop: int
@@ -276,18 +297,23 @@ class ChainRetriever:
         return cosines[0::2] + cosines[1::2]
 
     def paths_by_length(
-        self, question_vector: np.ndarray, starts: list[str], limit: int
+        self,
+        question_vector: np.ndarray,
+        starts: list[str],
+        limit: int,
+        words: Counter[str] | None = None,
     ) -> dict[int, list[_Path]]:
         """Every start's beam at each path length (0: the start's name alone).
 
         Each hop, the relation scorer proposes the `propose_k` best relations at each path's end; the
-        extended paths are scored whole and the best `beam_width` kept (an edit breaks near ties). No entity
-        is visited twice."""
+        extended paths are scored whole (similarity plus coverage of `words`, the question's content
+        words) and the best `beam_width` kept (an edit breaks near ties). No entity is visited twice."""
         config = self.config
+        words = words if words is not None else Counter()
         by_length: dict[int, list[_Path]] = {}
         for start in dict.fromkeys(starts):
             base = float(self.path_similarity(question_vector, start, [[]])[0])
-            beam = [_Path(start, [], frozenset([start]), base, False, base)]
+            beam = [_Path(start, [], frozenset([start]), base, False, base, Counter(), 0.0)]
             by_length.setdefault(0, []).extend(beam)
             for depth in range(limit):
                 extensions: list[tuple[_Path, Fact]] = []
@@ -311,41 +337,51 @@ class ChainRetriever:
                 similarities = self.path_similarity(
                     question_vector, start, [[*(x.fact for x in p.facts), f] for p, f in extensions]
                 )
-                grown = [
-                    _Path(
-                        fact.object,
-                        [*path.facts, ScoredFact(fact, float(similarity) - path.similarity)],
-                        path.visited | {fact.object},
-                        float(similarity),
-                        fact.kind == "edit",
-                        base,
+                grown = []
+                for (path, fact), similarity in zip(extensions, similarities, strict=True):
+                    terms = path.terms + Counter(self._terms(fact))
+                    grown.append(
+                        _Path(
+                            fact.object,
+                            [*path.facts, ScoredFact(fact, float(similarity) - path.similarity)],
+                            path.visited | {fact.object},
+                            float(similarity),
+                            fact.kind == "edit",
+                            base,
+                            terms,
+                            coverage(words, terms),
+                        )
                     )
-                    for (path, fact), similarity in zip(extensions, similarities, strict=True)
-                ]
-                grown.sort(key=lambda p: p.rank(config.edit_bonus), reverse=True)
+                grown.sort(key=lambda p: p.rank(config), reverse=True)
                 beam = grown[: config.beam_width]
                 by_length.setdefault(depth + 1, []).extend(beam)
         return by_length
 
     def choose(self, by_length: dict[int, list[_Path]], n_hops: int | None) -> _Path | None:
         """With the hop count known, the best path of that length (or of the longest reached), an edit
-        breaking near ties; unknown, the path most similar to the question, plus `hop_prior` per hop, over
-        every length: a path stops where no relation brings it closer to the question."""
+        breaking near ties; unknown, the best-fitting path, plus `hop_prior` per hop, over every length: a
+        path stops where no relation brings it closer to the question."""
+        config = self.config
         lengths = [length for length, paths in by_length.items() if length > 0 and paths]
         if not lengths:
             return None
         if n_hops is not None:
             paths = by_length[min(n_hops, max(lengths))]
-            return max(paths, key=lambda p: p.rank(self.config.edit_bonus))
+            return max(paths, key=lambda p: p.rank(config))
         candidates = [path for length in lengths for path in by_length[length]]
-        return max(candidates, key=lambda p: p.similarity + self.config.hop_prior * len(p.facts))
+        return max(candidates, key=lambda p: p.fit(config) + config.hop_prior * len(p.facts))
 
     def beam_search(
-        self, question_vector: np.ndarray, starts: list[str], n_hops: int | None
+        self,
+        question_vector: np.ndarray,
+        starts: list[str],
+        n_hops: int | None,
+        words: Counter[str] | None = None,
     ) -> tuple[list[ScoredFact], float]:
-        """The best whole path from any start, and how much it gained over naming the start alone."""
+        """The best whole path from any start, and how much it gained over naming the start alone (the
+        gate reads the similarity gain only: word coverage picks among paths, it is not evidence)."""
         limit = min(n_hops or self.config.max_hops, self.config.max_hops)
-        chosen = self.choose(self.paths_by_length(question_vector, starts, limit), n_hops)
+        chosen = self.choose(self.paths_by_length(question_vector, starts, limit, words), n_hops)
         return (chosen.facts, chosen.gain) if chosen else ([], 0.0)
 
     def greedy_walk(self, question_vector: np.ndarray, starts: list[str], limit: int) -> list[ScoredFact]:
@@ -371,12 +407,21 @@ class ChainRetriever:
                 return chain
         return []
 
-    def _path(self, question_vector: np.ndarray, starts: list[str], n_hops: int | None) -> list[ScoredFact]:
+    def _path(
+        self,
+        question: str,
+        question_vector: np.ndarray,
+        starts: list[str],
+        n_hops: int | None,
+        names: list[str],
+    ) -> list[ScoredFact]:
         """The chosen path; with the beam, only if it brings the text closer to the question than the
-        start's name alone by at least min_path_gain (a named entity with no fitting relation gives none)."""
+        start's name alone by at least min_path_gain (a named entity with no fitting relation gives none).
+        `names`: how the question names the starts, whose words no relation has to account for."""
         if self.config.walk == "greedy":
             return self.greedy_walk(question_vector, starts, n_hops or self.config.max_hops)
-        facts, gain = self.beam_search(question_vector, starts, n_hops)
+        words = question_terms(question, [*starts, *names])
+        facts, gain = self.beam_search(question_vector, starts, n_hops, words)
         return facts if gain >= self.config.min_path_gain else []
 
     # ------------------------------------------------------------ retrieval
@@ -403,7 +448,8 @@ class ChainRetriever:
         scores = [hit.score for hit in hits]
         links = self.graph.start_links(question)
         starts = [link.entity for link in links]
-        path = self._path(question_vector, starts, n_hops) if starts else []
+        names = [link.surface for link in links]
+        path = self._path(question, question_vector, starts, n_hops, names) if starts else []
         evidence: dict[str, Any] = {
             "gate": config.gate,
             "linked": [link.to_dict() for link in links],
@@ -426,10 +472,10 @@ class ChainRetriever:
                 evidence["spread"] = True
             if dense_found:
                 # A described entity: follow the graph from the best dense hit's subject.
-                path = self._path(question_vector, [dense_found[0].fact.subject], n_hops)
+                path = self._path(question, question_vector, [dense_found[0].fact.subject], n_hops, names)
         elif not path and hits:
             # Greedy ablation: the old fallback start, the top dense hit's subject.
-            path = self._path(question_vector, [hits[0].fact.subject], n_hops)
+            path = self._path(question, question_vector, [hits[0].fact.subject], n_hops, names)
         facts = list(path)
         if not facts:
             facts = dense_found or (hits[: config.dense_k] if config.gate != "evidence" else [])

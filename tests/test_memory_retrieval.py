@@ -194,3 +194,39 @@ def test_path_cache_is_bounded_and_changes_no_result(world: Memory) -> None:
     assert small.retrieve(question).sentences == expected  # answered from the cache this time
     assert len(small._path_vectors) == 3
     assert len(uncached._path_vectors) == 0
+
+
+# Repeated relations: a sentence embedding barely sees how many times "married to" is asked for; counting
+# the question's content words that a path accounts for does.
+MARRIAGES = [
+    ("Orla Venn", "spouse", "Tamsin Krol", "Orla Venn is married to Tamsin Krol."),
+    ("Tamsin Krol", "spouse", "Bede Harrow", "Tamsin Krol is married to Bede Harrow."),
+    ("Tamsin Krol", "employer", "Quennet Works", "Tamsin Krol is employed by Quennet Works."),
+    ("Bede Harrow", "employer", "Ostrel Mills", "Bede Harrow is employed by Ostrel Mills."),
+    ("Orla Venn", "employer", "Brasmoor Labs", "Orla Venn is employed by Brasmoor Labs."),
+]
+MARRIAGE_QUESTION = "Which company employs the person married to the person married to Orla Venn?"
+
+
+@pytest.fixture(scope="module")
+def marriages(tmp_path_factory: pytest.TempPathFactory) -> Memory:
+    memory = Memory.open(tmp_path_factory.mktemp("marriages") / "store")
+    memory.add([Fact(s, r, o, sentence=t, kind="background") for s, r, o, t in MARRIAGES])
+    return memory
+
+
+def test_a_relation_asked_for_twice_is_followed_twice(marriages: Memory) -> None:
+    found = marriages.retrieve(MARRIAGE_QUESTION)
+    assert [f.fact.object for f in found.facts] == ["Tamsin Krol", "Bede Harrow", "Ostrel Mills"]
+    once = marriages.retrieve("Which company employs the person married to Orla Venn?")
+    assert [f.fact.object for f in once.facts] == ["Tamsin Krol", "Quennet Works"]
+
+
+def test_without_word_coverage_the_repeated_relation_is_missed(marriages: Memory) -> None:
+    """The ablation the default is measured against: whole-path similarity alone stops one spouse short."""
+    blind = ChainRetriever(marriages.store, marriages.graph, RetrievalConfig(lexical_weight=0.0))
+    assert [f.fact.object for f in blind.retrieve(MARRIAGE_QUESTION).facts] != [
+        "Tamsin Krol",
+        "Bede Harrow",
+        "Ostrel Mills",
+    ]

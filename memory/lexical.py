@@ -1,0 +1,114 @@
+"""Content words of a question and of a path, counted: what whole-path embeddings cannot see.
+
+A sentence embedding is a mean over tokens, so "the person married to the person married to X" and "the
+person married to X" land close together: it barely sees how many times a relation is asked for. Counting
+the question's content words that a path's relations account for (with multiplicity) sees it: a path with
+one spouse hop covers one "married" of two. Path search adds this coverage to its whole-path similarity
+(`RetrievalConfig.lexical_weight`).
+
+Words are lower-cased, function words dropped and a few English suffixes stripped, so "employs",
+"employed" and "employer" count as one word.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+
+FUNCTION_WORDS = frozenset(
+    {
+        "a",
+        "an",
+        "the",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "by",
+        "for",
+        "from",
+        "with",
+        "and",
+        "or",
+        "as",
+        "into",
+        "onto",
+        "about",
+        "is",
+        "was",
+        "are",
+        "were",
+        "be",
+        "been",
+        "being",
+        "do",
+        "does",
+        "did",
+        "has",
+        "have",
+        "had",
+        "which",
+        "what",
+        "who",
+        "whom",
+        "whose",
+        "where",
+        "when",
+        "how",
+        "name",
+        "tell",
+        "me",
+        "this",
+        "that",
+        "these",
+        "those",
+        "it",
+        "its",
+        "his",
+        "her",
+        "their",
+        "there",
+        "located",
+    }
+)
+# Longest first; "ies" becomes "y" so "countries" meets "country".
+_SUFFIXES = (
+    ("ship", ""), ("ies", "y"), ("ing", ""), ("ers", ""), ("er", ""), ("ed", ""), ("es", ""), ("s", "")
+)  # fmt: skip
+_MIN_STEM = 3
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def stem(word: str) -> str:
+    """Strip the first matching suffix when at least three letters stay."""
+    for suffix, replacement in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= _MIN_STEM:
+            return word[: -len(suffix)] + replacement
+    return word
+
+
+def content_terms(text: str) -> list[str]:
+    """The stems of the text's content words, in order, repeats kept."""
+    return [stem(word) for word in _WORD.findall(text.lower()) if word not in FUNCTION_WORDS]
+
+
+def question_terms(question: str, names: Iterable[str]) -> Counter[str]:
+    """The question's content words without the words of the entity names it was linked by: a name is
+    not something a relation has to account for."""
+    named = {term for name in names for term in content_terms(name)}
+    return Counter(term for term in content_terms(question) if term not in named)
+
+
+def hop_terms(label: str, phrase: str) -> frozenset[str]:
+    """One hop's words: its relation label and the source's phrasing, each word once per hop."""
+    return frozenset(content_terms(label)) | frozenset(content_terms(phrase))
+
+
+def coverage(question: Counter[str], path: Counter[str]) -> float:
+    """Share of the question's content words (with multiplicity) that the path's hops account for."""
+    total = sum(question.values())
+    if not total:
+        return 0.0
+    return sum(min(count, path[term]) for term, count in question.items()) / total
