@@ -9,7 +9,7 @@ how many relevant questions keep their evidence and how many unrelated prompts w
 - dense closeness (`dense_min_score`): the cosine of a single-hop question with its closest fact;
 - the per-hop prior (`hop_prior`) of path search with the hop count unknown: how often the chosen path
   is exactly the question's chain, for one multi-hop and one single-hop question of each training case;
-- the weight of word coverage (`lexical_weight`) in path search, by the same exact-chain rate (the beam
+- the weight of the word fit (`lexical_weight`) in path search, by the same exact-chain rate (the beam
   is searched again for each weight, since the weight also decides which paths the beam keeps).
 """
 
@@ -110,7 +110,7 @@ def hop_prior_table(
 def lexical_weight_table(
     memory: Memory, records: list[dict], weights: tuple[float, ...] = LEXICAL_WEIGHTS
 ) -> list[dict]:
-    """Exact-chain rate of multi-hop and single-hop questions for each weight of word coverage."""
+    """Exact-chain rate of multi-hop and single-hop questions for each weight of the word fit."""
     asked = asked_questions(records)
     rows = []
     for weight in weights:

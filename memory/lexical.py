@@ -2,9 +2,10 @@
 
 A sentence embedding is a mean over tokens, so "the person married to the person married to X" and "the
 person married to X" land close together: it barely sees how many times a relation is asked for. Counting
-the question's content words that a path's relations account for (with multiplicity) sees it: a path with
-one spouse hop covers one "married" of two. Path search adds this coverage to its whole-path similarity
-(`RetrievalConfig.lexical_weight`).
+words sees it. `word_fit` is the F1 of the question's content words against the words of the path's
+hops, repeats counted: a path with one spouse hop matches one "married" of two (recall), and a path that
+goes on past the question brings words the question does not have (precision). Path search adds it to
+its whole-path similarity (`RetrievalConfig.lexical_weight`).
 
 Words are lower-cased, function words dropped and a few English suffixes stripped, so "employs",
 "employed" and "employer" count as one word.
@@ -106,9 +107,10 @@ def hop_terms(label: str, phrase: str) -> frozenset[str]:
     return frozenset(content_terms(label)) | frozenset(content_terms(phrase))
 
 
-def coverage(question: Counter[str], path: Counter[str]) -> float:
-    """Share of the question's content words (with multiplicity) that the path's hops account for."""
-    total = sum(question.values())
-    if not total:
+def word_fit(question: Counter[str], path: Counter[str]) -> float:
+    """F1 of the question's content words against the path's, repeats counted; 0 when either is empty."""
+    matched = sum(min(count, path[term]) for term, count in question.items())
+    if not matched:
         return 0.0
-    return sum(min(count, path[term]) for term, count in question.items()) / total
+    precision, recall = matched / sum(path.values()), matched / sum(question.values())
+    return 2 * precision * recall / (precision + recall)

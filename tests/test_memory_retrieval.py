@@ -222,7 +222,7 @@ def test_a_relation_asked_for_twice_is_followed_twice(marriages: Memory) -> None
     assert [f.fact.object for f in once.facts] == ["Tamsin Krol", "Quennet Works"]
 
 
-def test_without_word_coverage_the_repeated_relation_is_missed(marriages: Memory) -> None:
+def test_without_the_word_fit_the_repeated_relation_is_missed(marriages: Memory) -> None:
     """The ablation the default is measured against: whole-path similarity alone stops one spouse short."""
     blind = ChainRetriever(marriages.store, marriages.graph, RetrievalConfig(lexical_weight=0.0))
     assert [f.fact.object for f in blind.retrieve(MARRIAGE_QUESTION).facts] != [
