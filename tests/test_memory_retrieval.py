@@ -130,10 +130,16 @@ WORLD = [
 WORLD_QUESTION = "In which city is the head office of the company that employs Velkor Daan?"
 
 
+def background_memory(folder: Path, rows: list[tuple[str, str, str, str]]) -> Memory:
+    """A memory holding (subject, relation, object, sentence) rows as background facts."""
+    memory = Memory.open(folder / "store")
+    memory.add([Fact(s, r, o, sentence=t, kind="background") for s, r, o, t in rows])
+    return memory
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Memory:
-    memory = Memory.open(tmp_path_factory.mktemp("world") / "store")
-    memory.add([Fact(s, r, o, sentence=t, kind="background") for s, r, o, t in WORLD])
+    memory = background_memory(tmp_path_factory.mktemp("world"), WORLD)
     memory.add([Fact("Idra Polk", "spouse", "Fenn Arbet", sentence="Idra Polk is married to Fenn Arbet.",
                      subject_aliases=("Mayor Polk",))])  # fmt: skip
     return memory
@@ -196,8 +202,8 @@ def test_path_cache_is_bounded_and_changes_no_result(world: Memory) -> None:
     assert len(uncached._path_vectors) == 0
 
 
-# Repeated relations: a sentence embedding barely sees how many times "married to" is asked for; counting
-# the question's content words that a path accounts for does.
+# Repeated relations: a sentence embedding barely sees how many times "married to" is asked for; the word
+# fit (counted content words of question and path) does.
 MARRIAGES = [
     ("Orla Venn", "spouse", "Tamsin Krol", "Orla Venn is married to Tamsin Krol."),
     ("Tamsin Krol", "spouse", "Bede Harrow", "Tamsin Krol is married to Bede Harrow."),
@@ -210,9 +216,7 @@ MARRIAGE_QUESTION = "Which company employs the person married to the person marr
 
 @pytest.fixture(scope="module")
 def marriages(tmp_path_factory: pytest.TempPathFactory) -> Memory:
-    memory = Memory.open(tmp_path_factory.mktemp("marriages") / "store")
-    memory.add([Fact(s, r, o, sentence=t, kind="background") for s, r, o, t in MARRIAGES])
-    return memory
+    return background_memory(tmp_path_factory.mktemp("marriages"), MARRIAGES)
 
 
 def test_a_relation_asked_for_twice_is_followed_twice(marriages: Memory) -> None:
