@@ -113,11 +113,11 @@ class RecordingEditor(FixedEditor):
         return super().answer(questions, facts, entities, **switches)
 
 
-def test_gated_and_edited_questions_share_one_decode_with_no_instruction_for_the_gated():
+def test_one_decode_gives_gated_questions_no_instruction_and_the_default_keeps_two_calls():
     edited, gated = "Who founded Tirquum Group?", "How many legs does a spider have?"
     memory = GateByQuestion([FOUNDED_BY], {gated})
     editor = RecordingEditor("Brouthlex Murniom")
-    answers = InstructedAgent(memory, editor).answer_batch([gated, edited])
+    answers = InstructedAgent(memory, editor, one_decode=True).answer_batch([gated, edited])
     assert len(editor.calls) == 1
     questions, facts, switches = editor.calls[0]
     assert questions == [gated, edited]
@@ -127,9 +127,9 @@ def test_gated_and_edited_questions_share_one_decode_with_no_instruction_for_the
     assert answers[0].facts_used == [] and answers[1].facts_used == [FOUNDED_BY]
 
     separate = RecordingEditor("Brouthlex Murniom")
-    InstructedAgent(memory, separate, one_decode=False).answer_batch([gated, edited])
+    InstructedAgent(memory, separate).answer_batch([gated, edited])  # the default: two calls
     assert [call[0] for call in separate.calls] == [[edited], [gated]]
     assert separate.calls[1][2]["use_prefixes"] is False
     without_weights = RecordingEditor("Brouthlex Murniom")
-    InstructedAgent(memory, without_weights, reweight=False).answer_batch([gated, edited])
+    InstructedAgent(memory, without_weights, reweight=False, one_decode=True).answer_batch([gated, edited])
     assert len(without_weights.calls) == 2  # nothing would mute the prefixes for the gated row

@@ -59,8 +59,8 @@ def test_one_decode_for_gated_and_edited_questions_answers_as_separate_calls(tmp
         "How many legs does a spider have?",
         "What colour is the sky on a clear day?",
     ]
-    one = InstructedAgent(memory, editor).answer_batch(questions)
-    two = InstructedAgent(memory, editor, one_decode=False).answer_batch(questions)
+    one = InstructedAgent(memory, editor, one_decode=True).answer_batch(questions)
+    two = InstructedAgent(memory, editor).answer_batch(questions)
     assert [a.steps[1].data["gated"] for a in one] == [True, False, True, True]
     assert [a.text for a in one] == [a.text for a in two]
     assert "Lisbon" in one[1].text
