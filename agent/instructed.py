@@ -8,14 +8,6 @@ only for questions known to be one-hop (`n_hops=1`). A multi-hop question names 
 and only describes the rest, and with edits alone in memory the retrieved facts are often about those
 described entities ("the CEO of HBO" for a question about the broadcaster of a writer's show): the
 test would mute exactly the edits the question needs.
-
-Gated and edited questions of one batch can share one decode (`one_decode`, off by default). A gated
-question then goes in with no instruction, so its relevance weight is 0 and the prefixes are muted for
-it: it computes what the base model computes (the real-model tests check the answers are the same as in
-a separate unedited call). It is off because on the 2-core CPU it was slower, not faster: every row then
-pays for the instructed attention, which costs more than the base model's own attention path saves in
-loop overhead (results/README.md, "One decode for gated and edited questions"). Without re-weighting
-there is no weight to mute the prefixes with, and the two kinds always go to separate calls.
 """
 
 from __future__ import annotations
@@ -46,11 +38,8 @@ class InstructedAgent:
         reweight: bool = True,
         max_new_tokens: int = 24,
         answer_check: ChainAnswerCheck | None = None,
-        one_decode: bool = False,
     ) -> None:
-        """`answer_check` compares the model's answer with the retrieved chain (None: no check).
-        `one_decode`: gated and edited questions share one decode (see the module docstring; slower on
-        the CPUs measured, so off by default)."""
+        """`answer_check` compares the model's answer with the retrieved chain (None: no check)."""
         self.memory = memory
         self.editor = editor
         self.strategy = strategy
@@ -58,7 +47,6 @@ class InstructedAgent:
         self.reweight = reweight
         self.max_new_tokens = max_new_tokens
         self.answer_check = answer_check
-        self.one_decode = one_decode
 
     def answer(self, question: str) -> Answer:
         return self.answer_batch([question])[0]
@@ -79,7 +67,6 @@ class InstructedAgent:
         retrieve_seconds = (time.perf_counter() - started) / max(len(questions), 1)
         edited = [i for i, r in enumerate(retrievals) if not r.gated and r.facts]
         unedited = sorted(set(range(len(questions))) - set(edited))
-        read = set(edited)  # the questions that read their facts
         options = {
             "max_new_tokens": max_new_tokens or self.max_new_tokens,
             "stop": stop,
@@ -87,19 +74,6 @@ class InstructedAgent:
         }
         generations: dict[int, Generation] = {}
         started = time.perf_counter()
-        if edited and unedited and self.reweight and self.one_decode:
-            facts = [retrievals[i].sentences if i in edited else [] for i in range(len(questions))]
-            entities = [r.entities if i in edited else [] for i, r in enumerate(retrievals)]
-            results = self.editor.answer(
-                questions,
-                facts,
-                entities if self.n_hops == 1 else None,
-                reweight=True,
-                on_token=on_token,
-                **options,
-            )
-            generations.update(enumerate(results))
-            edited = unedited = []  # answered
         if edited:
             results = self.editor.answer(
                 [questions[i] for i in edited],
@@ -121,7 +95,7 @@ class InstructedAgent:
             generations.update(zip(unedited, results, strict=True))
         generate_seconds = (time.perf_counter() - started) / max(len(questions), 1)
         return [
-            self._answer(retrievals[i], generations[i], i in read, retrieve_seconds, generate_seconds)
+            self._answer(retrievals[i], generations[i], i in edited, retrieve_seconds, generate_seconds)
             for i in range(len(questions))
         ]
 

@@ -19,6 +19,7 @@ import argparse
 import json
 import random
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -42,15 +43,21 @@ def unrelated_prompts(data_dir: Path) -> list[str]:
     return prompts
 
 
+def linked(memory: Memory, question: str) -> tuple[list[str], Counter[str]]:
+    """The question's start entities and the content words a path has to account for, as retrieval
+    computes them (the linked names' words left out)."""
+    links = memory.graph.start_links(question)
+    starts = [link.entity for link in links]
+    return starts, question_terms(question, [*starts, *(link.surface for link in links)])
+
+
 def path_gains(memory: Memory, questions: list[str]) -> np.ndarray:
     """The best path's gain for each question that names an entity with outgoing facts."""
     retriever = ChainRetriever(memory.store, memory.graph, RetrievalConfig(min_path_gain=-10.0))
     gains = []
     for question, vector in zip(questions, embed(questions, batch_size=256), strict=True):
-        links = memory.graph.start_links(question)
-        starts = [link.entity for link in links]
+        starts, words = linked(memory, question)
         if starts:
-            words = question_terms(question, [*starts, *(link.surface for link in links)])
             gains.append(retriever.beam_search(vector, starts, None, words)[1])
     return np.array(gains)
 
@@ -72,17 +79,21 @@ def asked_questions(records: list[dict]) -> Asked:
     return asked
 
 
-def _beams(memory: Memory, asked: Asked, config: RetrievalConfig) -> list[tuple[str, list, dict]]:
+def _beams(
+    memory: Memory, asked: Asked, vectors: np.ndarray, config: RetrievalConfig
+) -> list[tuple[str, list, dict]]:
+    """Each asked question's beam (paths by length) under `config`; `vectors` are the questions'."""
     retriever = ChainRetriever(memory.store, memory.graph, config)
     beams = []
-    vectors = embed([question for _, question, _ in asked], batch_size=256)
     for (kind, question, chain), vector in zip(asked, vectors, strict=True):
-        links = memory.graph.start_links(question)
-        starts = [link.entity for link in links]
-        words = question_terms(question, [*starts, *(link.surface for link in links)])
-        limit = config.max_hops
-        beams.append((kind, chain, retriever.paths_by_length(vector, starts, limit, words) if starts else {}))
+        starts, words = linked(memory, question)
+        paths = retriever.paths_by_length(vector, starts, config.max_hops, words) if starts else {}
+        beams.append((kind, chain, paths))
     return beams
+
+
+def _vectors(asked: Asked) -> np.ndarray:
+    return embed([question for _, question, _ in asked], batch_size=256)
 
 
 def _exact_rates(memory: Memory, beams: list[tuple[str, list, dict]], config: RetrievalConfig) -> dict:
@@ -100,7 +111,8 @@ def hop_prior_table(
 ) -> list[dict]:
     """Exact-chain rate of multi-hop and single-hop questions for each candidate hop prior. The beam is
     run once per question; only the choice among its path lengths depends on the prior."""
-    beams = _beams(memory, asked_questions(records), RetrievalConfig())
+    asked = asked_questions(records)
+    beams = _beams(memory, asked, _vectors(asked), RetrievalConfig())
     return [
         {"hop_prior": prior, **_exact_rates(memory, beams, RetrievalConfig(hop_prior=prior))}
         for prior in priors
@@ -112,10 +124,12 @@ def lexical_weight_table(
 ) -> list[dict]:
     """Exact-chain rate of multi-hop and single-hop questions for each weight of the word fit."""
     asked = asked_questions(records)
+    vectors = _vectors(asked)
     rows = []
     for weight in weights:
         config = RetrievalConfig(lexical_weight=weight)
-        rows.append({"lexical_weight": weight, **_exact_rates(memory, _beams(memory, asked, config), config)})
+        beams = _beams(memory, asked, vectors, config)
+        rows.append({"lexical_weight": weight, **_exact_rates(memory, beams, config)})
     return rows
 
 

@@ -302,7 +302,7 @@ class ChainRetriever:
         question_vector: np.ndarray,
         starts: list[str],
         limit: int,
-        words: Counter[str] | None = None,
+        words: Counter[str],
     ) -> dict[int, list[_Path]]:
         """Every start's beam at each path length (0: the start's name alone).
 
@@ -311,7 +311,6 @@ class ChainRetriever:
         content words) and the best `beam_width` kept (an edit breaks near ties). No entity is visited
         twice."""
         config = self.config
-        words = words if words is not None else Counter()
         by_length: dict[int, list[_Path]] = {}
         for start in dict.fromkeys(starts):
             base = float(self.path_similarity(question_vector, start, [[]])[0])
@@ -378,7 +377,7 @@ class ChainRetriever:
         question_vector: np.ndarray,
         starts: list[str],
         n_hops: int | None,
-        words: Counter[str] | None = None,
+        words: Counter[str],
     ) -> tuple[list[ScoredFact], float]:
         """The best whole path from any start, and how much it gained over naming the start alone (the
         gate reads the similarity gain only: the word fit picks among paths, it is not evidence)."""

@@ -39,31 +39,3 @@ def test_shipped_prefixes_answer_a_two_hop_question_from_memory(tmp_path: Path) 
     used = {(fact.subject, fact.relation, fact.object) for fact in answer.facts_used}
     assert "Tallinn" in answer.text and "Lisbon" not in answer.text
     assert ("Nordhaven Robotics", "headquarters location", "Tallinn") in used and HEADQUARTERS not in used
-
-
-@pytest.mark.slow
-@pytest.mark.ci
-def test_one_decode_for_gated_and_edited_questions_answers_as_separate_calls(tmp_path: Path) -> None:
-    """Gated questions ride in the edited questions' decode with their prefixes muted (r = 0): each
-    answer must be the one a separate call gives, the gated ones the unedited model's."""
-    from agent.engine import Engine
-    from agent.instructed import InstructedAgent
-
-    require_shipped_prefixes()
-    memory = Memory.open(tmp_path / "store")
-    memory.load_file(demo_facts_path())
-    editor = Engine().editor()
-    questions = [
-        "What is the capital of France?",
-        QUESTION,
-        "How many legs does a spider have?",
-        "What colour is the sky on a clear day?",
-    ]
-    one = InstructedAgent(memory, editor, one_decode=True).answer_batch(questions)
-    two = InstructedAgent(memory, editor).answer_batch(questions)
-    assert [a.steps[1].data["gated"] for a in one] == [True, False, True, True]
-    assert [a.text for a in one] == [a.text for a in two]
-    assert "Lisbon" in one[1].text
-    gated = [q for i, q in enumerate(questions) if i != 1]
-    unedited = editor.answer(gated, [[] for _ in gated], use_prefixes=False)  # the base model, same prompt
-    assert [a.steps[2].text for i, a in enumerate(one) if i != 1] == [g.text for g in unedited]
