@@ -10,10 +10,7 @@ how many relevant questions keep their evidence and how many unrelated prompts w
 - the per-hop prior (`hop_prior`) of path search with the hop count unknown: how often the chosen path
   is exactly the question's chain, for one multi-hop and one single-hop question of each training case;
 - the weight of the word fit (`lexical_weight`) in path search, by the same exact-chain rate (the beam
-  is searched again for each weight, since the weight also decides which paths the beam keeps);
-- the weight of the answer-type head (`answer_type_weight`), by the same rate. The head was trained on
-  these questions, so this table flatters it; `--world` adds the same table on an invented world (the
-  head never saw its relations).
+  is searched again for each weight, since the weight also decides which paths the beam keeps).
 """
 
 from __future__ import annotations
@@ -61,9 +58,7 @@ def path_gains(memory: Memory, questions: list[str]) -> np.ndarray:
     for question, vector in zip(questions, embed(questions, batch_size=256), strict=True):
         starts, words = linked(memory, question)
         if starts:
-            gains.append(
-                retriever.beam_search(vector, starts, None, words, retriever.opening_vector(question))[1]
-            )
+            gains.append(retriever.beam_search(vector, starts, None, words)[1])
     return np.array(gains)
 
 
@@ -92,8 +87,7 @@ def _beams(
     beams = []
     for (kind, question, chain), vector in zip(asked, vectors, strict=True):
         starts, words = linked(memory, question)
-        opening = retriever.opening_vector(question)
-        paths = retriever.paths_by_length(vector, starts, config.max_hops, words, opening) if starts else {}
+        paths = retriever.paths_by_length(vector, starts, config.max_hops, words) if starts else {}
         beams.append((kind, chain, paths))
     return beams
 
@@ -109,7 +103,7 @@ def _exact_rates(memory: Memory, beams: list[tuple[str, list, dict]], config: Re
         chosen = chooser.choose(by_length, None)
         got = [(f.fact.subject, f.fact.object) for f in chosen.facts] if chosen else []
         exact[kind].append(got == chain)
-    return {kind: float(np.mean(flags)) for kind, flags in exact.items() if flags}
+    return {kind: float(np.mean(flags)) for kind, flags in exact.items()}
 
 
 def hop_prior_table(
@@ -139,33 +133,6 @@ def lexical_weight_table(
     return rows
 
 
-ANSWER_TYPE_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
-
-
-def answer_type_weight_table(
-    memory: Memory, asked: Asked, weights: tuple[float, ...] = ANSWER_TYPE_WEIGHTS
-) -> list[dict]:
-    """Exact-chain rate for each weight of the answer-type head. The beam does not read the head (only
-    the choice among finished paths does), so it is searched once."""
-    beams = _beams(memory, asked, _vectors(asked), RetrievalConfig(answer_type_weight=1.0))
-    return [
-        {
-            "answer_type_weight": weight,
-            **_exact_rates(memory, beams, RetrievalConfig(answer_type_weight=weight)),
-        }
-        for weight in weights
-    ]
-
-
-def world_questions(records: list[dict]) -> Asked:
-    """Every multi-hop question of an invented world's cases, with its chain."""
-    return [
-        ("multi-hop", question, [(s, o) for s, _, o in record["orig"]["new_triples_labeled"]])
-        for record in records
-        for question in record["questions"]
-    ]
-
-
 def top_dense(memory: Memory, questions: list[str]) -> np.ndarray:
     dense = memory.retriever("dense")
     return np.array([dense.dense(v, 1)[0].score for v in embed(questions, batch_size=256)])
@@ -174,13 +141,6 @@ def top_dense(memory: Memory, questions: list[str]) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
-    parser.add_argument(
-        "--world",
-        type=Path,
-        default=None,
-        help="an invented world (MQuAKE format) for the answer-type table, e.g. one made by "
-        "`python -m evals.invented_world --seed 11`; never the shipped world or the dev file",
-    )
     args = parser.parse_args()
     records = json.loads((args.data_dir / HARD_TRAIN).read_text(encoding="utf-8"))
     multi = [q for record in records for q in record["questions"]]
@@ -194,14 +154,7 @@ def main() -> None:
         single_dense, unrelated_dense = top_dense(memory, single), top_dense(memory, unrelated)
         priors = hop_prior_table(memory, records)
         lexical = lexical_weight_table(memory, records)
-        answer_type = answer_type_weight_table(memory, asked_questions(records))
         memory.close()
-        if args.world is not None:
-            world = Memory.open(Path(tmp) / "world")
-            world.load_file(args.world, format="mquake", with_kg=True)
-            world_records = json.loads(args.world.read_text(encoding="utf-8"))
-            world_answer_type = answer_type_weight_table(world, world_questions(world_records))
-            world.close()
     print("min_path_gain | multi-hop kept | single-hop kept | unrelated prompts with a path")
     for threshold in (0.0, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25):
         kept = [float((g >= threshold).mean()) for g in gains.values()]
@@ -217,15 +170,6 @@ def main() -> None:
     print("lexical_weight | multi-hop exact chain | single-hop exact chain")
     for row in lexical:
         print(f"{row['lexical_weight']:.2f} | {row['multi-hop']:.3f} | {row['single-hop']:.3f}")
-    print(
-        "answer_type_weight | multi-hop exact chain | single-hop exact chain (training questions of the head)"
-    )
-    for row in answer_type:
-        print(f"{row['answer_type_weight']:.2f} | {row['multi-hop']:.3f} | {row['single-hop']:.3f}")
-    if args.world is not None:
-        print(f"answer_type_weight | multi-hop exact chain, {args.world.name}")
-        for row in world_answer_type:
-            print(f"{row['answer_type_weight']:.2f} | {row['multi-hop']:.3f}")
 
 
 if __name__ == "__main__":

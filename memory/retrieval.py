@@ -4,8 +4,7 @@ The default (`ChainRetriever` with the evidence gate and beam search):
 1. entity linking finds the entities of the memory the question names, by name or alias;
 2. a beam search follows active facts from each of them, scoring whole paths with the relation scorer
    (question, path so far, candidate relation); with the hop count unknown a path stops where no
-   relation fits and its last relation is what the question asks for (the answer-type head), and no
-   entity is visited twice;
+   relation fits, and no entity is visited twice;
 3. the gate reads that evidence: a path of fitting relations from a named entity makes the memory
    relevant. A question that names nothing of the memory can still be about it (with edits only, the
    edit is often about a later hop, whose subject the question only describes), so dense hits count as
@@ -78,11 +77,6 @@ class RetrievalConfig:
     # training files (`python -m evals.calibrate_gate`) is flat from 0.3 to 1; on the development world
     # (`python -m evals.invented_world --seed 11`, not the shipped one) 0.5 took most of the gain.
     lexical_weight: float = 0.5
-    # The path chosen among its lengths (and among paths of the known length) also scores this much times
-    # the answer-type head's probability that its last relation is what the question asks for
-    # (`memory.relations.answer_type`): a question paraphrasing its last relation ("In which city ...")
-    # gives similarity and word fit no reason to take that last hop. 0 turns the head off.
-    answer_type_weight: float = 0.0
     scorer: str | None = None  # relation scorer folder; None: the shipped one
     # Path descriptions depend only on the start and the relations, so the paraphrases of one question,
     # and questions about the same entities, share them. This many are kept (least recently used dropped
@@ -164,14 +158,6 @@ def _shipped_scorer(folder: str | None) -> Any:
     return RelationScorer.load(Path(folder) if folder else None)
 
 
-@functools.cache
-def _shipped_answer_type(folder: str | None) -> Any:
-    from memory.relations.answer_type import AnswerTypeScorer
-    from memory.relations.model import WEIGHTS_DIR
-
-    return AnswerTypeScorer.load(Path(folder) if folder else WEIGHTS_DIR)
-
-
 class DenseRetriever:
     """Top-N active facts by cosine similarity of sentence embeddings (the InstructEd baseline)."""
 
@@ -213,7 +199,6 @@ class _Path:
     base: float  # the similarity of the start's name alone
     terms: Counter[str]  # the content words of the path's hops (`memory.lexical`)
     word_fit: float  # F1 of the question's content words against them
-    answer_fit: float = 0.0  # probability that the last relation is what the question asks for
 
     @property
     def gain(self) -> float:
@@ -226,11 +211,6 @@ class _Path:
     def rank(self, config: RetrievalConfig) -> float:
         """The fit, with an edit breaking near ties among paths of one length."""
         return self.fit(config) + (config.edit_bonus if self.ends_on_edit else 0.0)
-
-    def answers(self, config: RetrievalConfig) -> float:
-        """The weighted answer-type fit of the last relation. Only the choice among finished paths reads
-        it: the beam keeps prefixes, whose last relation is rightly not the one asked for."""
-        return config.answer_type_weight * self.answer_fit
 
 
 class ChainRetriever:
@@ -253,22 +233,6 @@ class ChainRetriever:
     @property
     def scorer(self) -> Any:
         return _shipped_scorer(self.config.scorer)
-
-    @property
-    def answer_type(self) -> Any:
-        return _shipped_answer_type(self.config.scorer)
-
-    def answer_fits(
-        self, question_vector: np.ndarray, opening_vector: np.ndarray | None, facts: list[Fact]
-    ) -> np.ndarray:
-        """The answer-type head's probability for each fact's relation (0 when its weight is 0)."""
-        if opening_vector is None or not facts:
-            return np.zeros(len(facts))
-        pairs = [(fact.relation, self._phrase(fact)) for fact in facts]
-        unique = list(dict.fromkeys(pairs))
-        fits = self.answer_type.probabilities(question_vector, opening_vector, unique, self.scorer.vectors)
-        by_pair = dict(zip(unique, fits, strict=True))
-        return np.array([by_pair[pair] for pair in pairs])
 
     def _phrase(self, fact: Fact) -> str:
         phrase = self._phrases.get(fact.id)
@@ -339,15 +303,13 @@ class ChainRetriever:
         starts: list[str],
         limit: int,
         words: Counter[str],
-        opening_vector: np.ndarray | None,
     ) -> dict[int, list[_Path]]:
         """Every start's beam at each path length (0: the start's name alone).
 
         Each hop, the relation scorer proposes the `propose_k` best relations at each path's end; the
         extended paths are scored whole (similarity plus the word fit with `words`, the question's
         content words) and the best `beam_width` kept (an edit breaks near ties). No entity is visited
-        twice. Each path also gets the answer-type fit of its last relation (`opening_vector`, from
-        `opening_vector()`; None when the head is off)."""
+        twice."""
         config = self.config
         by_length: dict[int, list[_Path]] = {}
         for start in dict.fromkeys(starts):
@@ -376,9 +338,8 @@ class ChainRetriever:
                 similarities = self.path_similarity(
                     question_vector, start, [[*(x.fact for x in p.facts), f] for p, f in extensions]
                 )
-                fits = self.answer_fits(question_vector, opening_vector, [fact for _, fact in extensions])
                 grown = []
-                for (path, fact), similarity, answer_fit in zip(extensions, similarities, fits, strict=True):
+                for (path, fact), similarity in zip(extensions, similarities, strict=True):
                     terms = path.terms + Counter(self._terms(fact))
                     grown.append(
                         _Path(
@@ -390,7 +351,6 @@ class ChainRetriever:
                             base,
                             terms,
                             word_fit(words, terms),
-                            float(answer_fit),
                         )
                     )
                 grown.sort(key=lambda p: p.rank(config), reverse=True)
@@ -408,17 +368,9 @@ class ChainRetriever:
             return None
         if n_hops is not None:
             paths = by_length[min(n_hops, max(lengths))]
-            return max(paths, key=lambda p: p.rank(config) + p.answers(config))
+            return max(paths, key=lambda p: p.rank(config))
         candidates = [path for length in lengths for path in by_length[length]]
-        return max(
-            candidates, key=lambda p: p.fit(config) + p.answers(config) + config.hop_prior * len(p.facts)
-        )
-
-    def opening_vector(self, question: str) -> np.ndarray | None:
-        """The embedding of the question's opening words for the answer-type head; None when it is off."""
-        if not self.config.answer_type_weight:
-            return None
-        return self.scorer.vectors([self.answer_type.opening(question)], cache=False)[0]
+        return max(candidates, key=lambda p: p.fit(config) + config.hop_prior * len(p.facts))
 
     def beam_search(
         self,
@@ -426,14 +378,11 @@ class ChainRetriever:
         starts: list[str],
         n_hops: int | None,
         words: Counter[str],
-        opening_vector: np.ndarray | None,
     ) -> tuple[list[ScoredFact], float]:
         """The best whole path from any start, and how much it gained over naming the start alone (the
-        gate reads the similarity gain only: the word fit and the answer type pick among paths, they are
-        not evidence)."""
+        gate reads the similarity gain only: the word fit picks among paths, it is not evidence)."""
         limit = min(n_hops or self.config.max_hops, self.config.max_hops)
-        by_length = self.paths_by_length(question_vector, starts, limit, words, opening_vector)
-        chosen = self.choose(by_length, n_hops)
+        chosen = self.choose(self.paths_by_length(question_vector, starts, limit, words), n_hops)
         return (chosen.facts, chosen.gain) if chosen else ([], 0.0)
 
     def greedy_walk(self, question_vector: np.ndarray, starts: list[str], limit: int) -> list[ScoredFact]:
@@ -473,7 +422,7 @@ class ChainRetriever:
         if self.config.walk == "greedy":
             return self.greedy_walk(question_vector, starts, n_hops or self.config.max_hops)
         words = question_terms(question, [*starts, *names])
-        facts, gain = self.beam_search(question_vector, starts, n_hops, words, self.opening_vector(question))
+        facts, gain = self.beam_search(question_vector, starts, n_hops, words)
         return facts if gain >= self.config.min_path_gain else []
 
     # ------------------------------------------------------------ retrieval

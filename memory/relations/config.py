@@ -19,7 +19,6 @@ class RelationScorerConfig:
     weight_decay: float = 1e-4
     negatives: int = 6  # random vocabulary relations per positive example
     invented_name_copies: int = 1  # copies of each question with its subject renamed to an invented name
-    opening_words: int = 5  # the answer-type head also reads the question's first this many words
     seed: int = 0
 
     def to_dict(self) -> dict:
