@@ -90,7 +90,9 @@ class Retrieval:
 
     facts: list[ScoredFact]
     gated: bool  # True: the relevance gate judged nothing relevant; answer without edits
-    top_scores: list[float] = field(default_factory=list)  # the top dense scores
+    # The top dense scores; empty when the vector search did not run (with the evidence gate, a path
+    # from a named entity decides without it).
+    top_scores: list[float] = field(default_factory=list)
     # What decided the gate (linked entities, path and dense scores, the rule), for traces and `/why`.
     evidence: dict = field(default_factory=dict)
 

@@ -304,7 +304,7 @@ class ChainRetriever:
         limit: int,
         words: Counter[str],
     ) -> dict[int, list[_Path]]:
-        """Every start's beam at each path length (0: the start's name alone).
+        """Every start's beam at each path length (0: the start's name alone, for a start with facts).
 
         Each hop, the relation scorer proposes the `propose_k` best relations at each path's end; the
         extended paths are scored whole (similarity plus the word fit with `words`, the question's
@@ -313,9 +313,10 @@ class ChainRetriever:
         config = self.config
         by_length: dict[int, list[_Path]] = {}
         for start in dict.fromkeys(starts):
-            base = float(self.path_similarity(question_vector, start, [[]])[0])
-            beam = [_Path(start, [], frozenset([start]), base, False, base, Counter(), 0.0)]
-            by_length.setdefault(0, []).extend(beam)
+            # The start's name alone is scored in the same embedding batch as the first hop's paths
+            # (one encoder call fewer per start); a start with nowhere to go is not scored at all.
+            beam = [_Path(start, [], frozenset([start]), 0.0, False, 0.0, Counter(), 0.0)]
+            base = 0.0
             for depth in range(limit):
                 extensions: list[tuple[_Path, Fact]] = []
                 for path in beam:
@@ -335,9 +336,14 @@ class ChainRetriever:
                     )
                 if not extensions:
                     break
+                paths = [[*(x.fact for x in p.facts), f] for p, f in extensions]
                 similarities = self.path_similarity(
-                    question_vector, start, [[*(x.fact for x in p.facts), f] for p, f in extensions]
+                    question_vector, start, [[], *paths] if depth == 0 else paths
                 )
+                if depth == 0:
+                    base, similarities = float(similarities[0]), similarities[1:]
+                    beam[0].similarity = beam[0].base = base
+                    by_length.setdefault(0, []).extend(beam)
                 grown = []
                 for (path, fact), similarity in zip(extensions, similarities, strict=True):
                     terms = path.terms + Counter(self._terms(fact))
@@ -445,12 +451,18 @@ class ChainRetriever:
     def retrieve_embedded(self, question: str, question_vector: np.ndarray, n_hops: int | None) -> Retrieval:
         """As retrieve, for callers that embed many questions in one batch (benchmarks, agents)."""
         config = self.config
-        hits = self._dense.dense(question_vector, max(config.gate_k, config.dense_k, (n_hops or 0) * 2))
-        scores = [hit.score for hit in hits]
         links = self.graph.start_links(question)
         starts = [link.entity for link in links]
         names = [link.surface for link in links]
         path = self._path(question, question_vector, starts, n_hops, names) if starts else []
+        # With the evidence gate, a path from a named entity decides alone and brings its own facts, so
+        # the vector search (a tenth of the question's time in a large memory) runs only when it can
+        # change the outcome: no such path, another gate (the std gate reads the dense scores) or the
+        # greedy ablation (whose fallback start is the top hit).
+        searched = not path or config.gate != "evidence" or config.walk != "beam"
+        k = max(config.gate_k, config.dense_k, (n_hops or 0) * 2)
+        hits = self._dense.dense(question_vector, k) if searched else []
+        scores = [hit.score for hit in hits]
         evidence: dict[str, Any] = {
             "gate": config.gate,
             "linked": [link.to_dict() for link in links],
@@ -507,7 +519,8 @@ class ChainRetriever:
                 evidence["decided_by"] = "a named entity, but no relation of it fits the question"
             else:
                 evidence["decided_by"] = "no entity of the memory named and no close dense hit"
-        evidence["dense_scores"] = [round(s, 3) for s in scores[: config.gate_k]]
+        # None: the vector search did not run (a path decided); [] would mean it found nothing.
+        evidence["dense_scores"] = [round(s, 3) for s in scores[: config.gate_k]] if searched else None
         return Retrieval(facts=facts, gated=gated, top_scores=scores[: config.gate_k], evidence=evidence)
 
     def to_dict(self) -> dict:

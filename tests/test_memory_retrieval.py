@@ -91,6 +91,34 @@ def test_named_entity_with_no_fitting_relation_goes_to_the_unedited_model(memory
     assert found.evidence["decided_by"] == "a named entity, but no relation of it fits the question"
 
 
+class CountingStore:
+    """The memory's real store, counting its vector searches."""
+
+    def __init__(self, store: object) -> None:
+        self.store = store
+        self.queries = 0
+
+    def query(self, vector: object, k: int) -> object:
+        self.queries += 1
+        return self.store.query(vector, k)  # type: ignore[attr-defined]
+
+
+def test_vector_search_runs_only_when_it_can_change_the_outcome(memory: Memory) -> None:
+    store = CountingStore(memory.store)
+    retriever = ChainRetriever(store, memory.graph, RetrievalConfig())  # type: ignore[arg-type]
+    found = retriever.retrieve(QUESTION)
+    assert found.sentences == CHAIN
+    assert store.queries == 0  # a path from a named entity decided alone
+    assert found.evidence["dense_scores"] is None and found.top_scores == []
+    unrelated = retriever.retrieve("How many legs does a spider have?")
+    assert unrelated.gated and store.queries == 1
+    assert len(unrelated.evidence["dense_scores"]) == RetrievalConfig().gate_k
+    # The std gate reads the dense scores whatever the path: the search runs.
+    std = ChainRetriever(store, memory.graph, RetrievalConfig(gate="std"))  # type: ignore[arg-type]
+    std.retrieve(QUESTION)
+    assert store.queries == 2
+
+
 def test_std_gate_rule() -> None:
     config = RetrievalConfig(gate_std=0.1)
     assert std_gate([0.31, 0.30, 0.29, 0.28, 0.27], config)
