@@ -46,6 +46,7 @@ _QUERIES = 50  # timed searches and retrievals per memory size
 _MATMUL_SIZE = 1024
 # Every key bench.json has at the top level; a test checks a run writes them all.
 RESULT_KEYS = (
+    "fingerprint",
     "command",
     "data",
     "machine",
@@ -510,11 +511,31 @@ def _rss_at_a_million(rows: list[dict]) -> str:
 
 
 def run_bench(cfg: BenchConfig) -> dict:
+    from evals.fingerprint import make_fingerprint
     from memory import Memory
+    from memory.retrieval import RetrievalConfig
 
     cases = load_cases(cfg.data or DEFAULT_CASES)
     questions = _questions(cases, cfg.n_questions)
     result: dict[str, Any] = {
+        # Taken before the run: the code, data, prefixes and retrieval settings the figures come from.
+        "fingerprint": make_fingerprint(
+            data=cfg.data or DEFAULT_CASES,
+            command=cfg.command,
+            options={
+                "methods": cfg.methods,
+                "n_questions": cfg.n_questions,
+                "n_single": cfg.n_single,
+                "scales": cfg.scales,
+                "modes": cfg.modes,
+                "cold_start": cfg.cold_start,
+                "seed": cfg.seed,
+                "answer_check": cfg.resources.answer_check,
+            },
+            retrieval_config=RetrievalConfig().to_dict(),
+            model_spec=cfg.resources.model_spec,
+            prefixes=cfg.resources.prefixes,
+        ),
         "command": cfg.command,
         "data": str(cfg.data or DEFAULT_CASES.name),
         "machine": machine_info(),

@@ -84,6 +84,10 @@ def test_bench_json_has_every_field(tmp_path: Path) -> None:
         assert row["stats_command"]["returncode"] == 0
         assert row["opened_from"] == "snapshot"  # the bench closed the memory it filled
     assert written["figures"]["max_facts"] == 120
+    fingerprint = written["fingerprint"]
+    assert fingerprint["git_commit"] and fingerprint["data_sha256"] and fingerprint["prefixes_sha256"]
+    assert fingerprint["retrieval_config"]["gate"] == "evidence"
+    assert fingerprint["options"]["scales"] == [40, 120]
     assert {row["precision"] for row in written["matmul"]} == {"fp32", "bf16", "int8"}
     assert written["machine"]["cpus"] >= 1 and "load_average_end" in written["machine"]
     assert "1M facts not run (largest: 120)" in written["limits"]
