@@ -22,10 +22,16 @@ MAX_NAME_TOKENS = 16
 MIN_ALIAS_CHARS = 4
 
 
+_PUNCT_TO_SPACE = str.maketrans(dict.fromkeys(_PUNCT, " "))
+
+
 def _tokens(text: str) -> list[str]:
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    return "".join(" " if ch in _PUNCT else ch for ch in text).split()
+    # ASCII text has no accents to strip, and NFKD leaves it as it is: opening a large memory folds
+    # every name once, so the common case skips the per-character pass.
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return text.translate(_PUNCT_TO_SPACE).split()
 
 
 def name_tokens(text: str) -> tuple[str, ...]:
@@ -73,12 +79,28 @@ class EntityIndex:
     def add(self, entity: str, aliases: Iterable[str] = ()) -> None:
         self._change(entity, aliases, +1)
 
+    def add_many(self, named: Iterable[tuple[str, Iterable[str]]]) -> None:
+        """`add` for many (entity, aliases) at once, as when a memory is opened: a name that many facts
+        share is folded once."""
+        folded: dict[str, tuple[str, ...]] = {}
+        for entity, aliases in named:
+            self._change(entity, aliases, +1, folded)
+
     def remove(self, entity: str, aliases: Iterable[str] = ()) -> None:
         self._change(entity, aliases, -1)
 
-    def _change(self, entity: str, aliases: Iterable[str], delta: int) -> None:
+    def _change(
+        self,
+        entity: str,
+        aliases: Iterable[str],
+        delta: int,
+        folded: dict[str, tuple[str, ...]] | None = None,
+    ) -> None:
         for surface, by_alias in ((entity, False), *((alias, True) for alias in aliases)):
-            key = name_tokens(surface)
+            if folded is None:
+                key = name_tokens(surface)
+            else:
+                key = folded.get(surface) or folded.setdefault(surface, name_tokens(surface))
             if not key or len(key) > MAX_NAME_TOKENS:
                 continue
             if by_alias and len(key) == 1 and len(key[0]) < MIN_ALIAS_CHARS:
