@@ -167,3 +167,29 @@ def test_search_and_retrieval_match_the_code_before(tmp_path: Path, monkeypatch:
         _same_search(row["search"], fast["search"], question)
         for key in ("chain", "chain_hops", "dense_hops", "gated"):
             assert fast[key] == exact[key], (question, key)
+
+
+PATHS_GOLDEN = Path(__file__).parent / "fixtures" / "speed" / "paths_golden.json"
+WORLD = Path(__file__).parents[1] / "evals" / "data" / "invented_world.json"
+
+
+def test_path_retrieval_matches_the_code_before_the_speed_changes(tmp_path: Path) -> None:
+    """Chain retrieval over the shipped invented world (all edits and background facts) returns, for 20
+    fixed questions, the paths, gates and deciding evidence of the code before the latest speed changes
+    (lazy vector search, batched first hop, bulk entity index): `paths_golden.json`, written by
+    `write_paths_golden.py` at the commit it names."""
+    from memory.core import Memory
+
+    golden = json.loads(PATHS_GOLDEN.read_text(encoding="utf-8"))
+    with Memory.open(tmp_path / "store") as memory:
+        memory.load_file(WORLD, format="mquake", with_kg=True)
+        stats = memory.stats()
+        assert {key: stats[key] for key in golden["memory"]} == golden["memory"]
+        for row in golden["questions"]:
+            unknown = memory.retrieve(row["question"])
+            assert _triples(unknown) == row["chain"], row["question"]
+            assert unknown.gated == row["gated"]
+            assert unknown.evidence["decided_by"] == row["decided_by"]
+            assert _triples(memory.retrieve(row["question"], row["hops"])) == row["chain_hops"], row[
+                "question"
+            ]
