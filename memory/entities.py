@@ -79,28 +79,12 @@ class EntityIndex:
     def add(self, entity: str, aliases: Iterable[str] = ()) -> None:
         self._change(entity, aliases, +1)
 
-    def add_many(self, named: Iterable[tuple[str, Iterable[str]]]) -> None:
-        """`add` for many (entity, aliases) at once, as when a memory is opened: a name that many facts
-        share is folded once."""
-        folded: dict[str, tuple[str, ...]] = {}
-        for entity, aliases in named:
-            self._change(entity, aliases, +1, folded)
-
     def remove(self, entity: str, aliases: Iterable[str] = ()) -> None:
         self._change(entity, aliases, -1)
 
-    def _change(
-        self,
-        entity: str,
-        aliases: Iterable[str],
-        delta: int,
-        folded: dict[str, tuple[str, ...]] | None = None,
-    ) -> None:
+    def _change(self, entity: str, aliases: Iterable[str], delta: int) -> None:
         for surface, by_alias in ((entity, False), *((alias, True) for alias in aliases)):
-            if folded is None:
-                key = name_tokens(surface)
-            else:
-                key = folded.get(surface) or folded.setdefault(surface, name_tokens(surface))
+            key = name_tokens(surface)
             if not key or len(key) > MAX_NAME_TOKENS:
                 continue
             if by_alias and len(key) == 1 and len(key[0]) < MIN_ALIAS_CHARS:
