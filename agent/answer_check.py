@@ -18,8 +18,12 @@ memory, a question's unedited hops are not in the chain at all and the model bri
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from difflib import SequenceMatcher
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 from memory.entities import name_tokens
 from memory.facts import Fact
@@ -35,8 +39,43 @@ class AnswerCheckConfig:
     min_copy_similarity: float = 0.8
 
     def __post_init__(self) -> None:
+        if not isinstance(self.continue_stopped_chain, bool):
+            raise ValueError(
+                f"continue_stopped_chain must be true or false, got {self.continue_stopped_chain!r}"
+            )
+        if not isinstance(self.min_copy_similarity, int | float) or isinstance(
+            self.min_copy_similarity, bool
+        ):
+            raise ValueError(f"min_copy_similarity must be a number, got {self.min_copy_similarity!r}")
         if not 0.0 < self.min_copy_similarity <= 1.0:
             raise ValueError(f"min_copy_similarity must be in (0, 1], got {self.min_copy_similarity}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AnswerCheckConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown answer check setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> AnswerCheckConfig:
+        """Typed settings from a YAML mapping; a bad file or value is an error naming the file."""
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as error:
+            raise ValueError(f"{path}: not valid YAML ({error})") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: answer check settings must be a mapping, got {type(data).__name__}")
+        try:
+            return cls.from_dict(data)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}: {error}") from None
 
 
 @dataclass(frozen=True)

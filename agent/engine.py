@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.answer_check import AnswerCheckConfig
 from agent.base import Agent, Answer
 
 if TYPE_CHECKING:
@@ -43,7 +44,8 @@ class EngineConfig:
     `prefixes` (None: the shipped prefixes). `kgprompt` is PokeMQA's question -> entity description
     map. `max_batch_size` and `max_wait_s` configure the local chat model's dynamic batcher.
     `answer_check` has the InstructEd pipeline check its answers against the retrieved chain
-    (`agent.answer_check`); off, it is the paper's pipeline as it stands (an ablation).
+    (`agent.answer_check`, with `answer_check_config`); off, it is the paper's pipeline as it stands
+    (an ablation).
     """
 
     model_spec: str | None = None
@@ -54,6 +56,7 @@ class EngineConfig:
     max_batch_size: int = 16
     max_wait_s: float = 0.005
     answer_check: bool = True
+    answer_check_config: AnswerCheckConfig = field(default_factory=AnswerCheckConfig)
 
     def __post_init__(self) -> None:
         if self.llm_model and not self.llm_url:
@@ -130,7 +133,7 @@ class Engine:
         if method == "instructed":
             from agent.answer_check import ChainAnswerCheck
 
-            check = ChainAnswerCheck() if self.config.answer_check else None
+            check = ChainAnswerCheck(self.config.answer_check_config) if self.config.answer_check else None
             return build_agent(method, memory=memory, editor=self.editor(), answer_check=check)
         options: dict[str, Any] = {}
         if method == "pokemqa" and self.config.kgprompt:

@@ -531,6 +531,7 @@ def run_bench(cfg: BenchConfig) -> dict:
                 "cold_start": cfg.cold_start,
                 "seed": cfg.seed,
                 "answer_check": cfg.resources.answer_check,
+                "answer_check_config": cfg.resources.answer_check_config.to_dict(),
             },
             retrieval_config=RetrievalConfig().to_dict(),
             model_spec=cfg.resources.model_spec,

@@ -46,7 +46,9 @@ def _resources(
     kgprompt: Path | None = None,
     prefixes: Path | None = None,
     answer_check: bool = True,
+    answer_check_config: Path | None = None,
 ):
+    from agent.answer_check import AnswerCheckConfig
     from evals.resources import Resources, load_kgprompt
 
     if prefixes is not None and not (prefixes / "prefixes.safetensors").is_file():
@@ -57,6 +59,13 @@ def _resources(
             prompts = load_kgprompt(kgprompt)
         except (ValueError, AttributeError) as err:
             _fail(f"{kgprompt}: not a PokeMQA kgprompt file ({err})")
+    check_config = None
+    if answer_check_config is not None:
+        _check_file(answer_check_config)
+        try:
+            check_config = AnswerCheckConfig.from_yaml(answer_check_config)
+        except (OSError, ValueError) as err:
+            _fail(f"answer check settings: {err}")
     return Resources(
         model_spec=model,
         llm_url=llm_url,
@@ -64,6 +73,7 @@ def _resources(
         kgprompt=prompts if kgprompt else None,
         prefixes=prefixes,
         answer_check=answer_check,
+        answer_check_config=check_config,
     )
 
 
@@ -167,6 +177,10 @@ def eval_mquake(
             help="Check the pipeline's answers against the retrieved chain (off: an ablation).",
         ),
     ] = True,
+    answer_check_config: Annotated[
+        Path | None,
+        typer.Option("--answer-check-config", help="YAML of answer check settings (AnswerCheckConfig)."),
+    ] = None,
 ) -> None:
     """Multi-hop accuracy, hop-wise accuracy, recall and speed on MQuAKE; writes summary/cases/report.
 
@@ -204,7 +218,9 @@ def eval_mquake(
         retrieval=retrieval,
         force_resume=force_resume,
         command=_command_line(),
-        resources=_resources(model, llm_url, llm_model, kgprompt, prefixes, answer_check),
+        resources=_resources(
+            model, llm_url, llm_model, kgprompt, prefixes, answer_check, answer_check_config
+        ),
     )
     try:
         dirs = run_mquake(cfg)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from agent.answer_check import AnswerCheckConfig
 from agent.base import Agent
 from agent.engine import Engine, EngineConfig
 
@@ -27,6 +28,7 @@ class Resources:
         kgprompt: Mapping[str, str] | None = None,
         prefixes: Path | None = None,
         answer_check: bool = True,
+        answer_check_config: AnswerCheckConfig | None = None,
     ) -> None:
         self.engine = Engine(
             EngineConfig(
@@ -36,6 +38,7 @@ class Resources:
                 llm_model=llm_model,
                 kgprompt=kgprompt,
                 answer_check=answer_check,
+                answer_check_config=answer_check_config or AnswerCheckConfig(),
             )
         )
 
@@ -50,6 +53,10 @@ class Resources:
     @property
     def answer_check(self) -> bool:
         return self.engine.config.answer_check
+
+    @property
+    def answer_check_config(self) -> AnswerCheckConfig:
+        return self.engine.config.answer_check_config
 
     @property
     def llm_url(self) -> str | None:

@@ -3,6 +3,8 @@ and every other answer is left as the model gave it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from agent.answer_check import AnswerCheckConfig, ChainAnswerCheck, leading_chain
@@ -86,3 +88,33 @@ def test_continuing_can_be_switched_off_and_the_config_is_checked() -> None:
     assert check.to_dict()["continue_stopped_chain"] is False
     with pytest.raises(ValueError, match="min_copy_similarity"):
         AnswerCheckConfig(min_copy_similarity=0.0)
+
+
+def test_settings_load_from_yaml_and_bad_files_name_the_problem(tmp_path: Path) -> None:
+    good = tmp_path / "check.yaml"
+    good.write_text("continue_stopped_chain: false\nmin_copy_similarity: 0.9\n", encoding="utf-8")
+    config = AnswerCheckConfig.from_yaml(good)
+    assert config == AnswerCheckConfig(continue_stopped_chain=False, min_copy_similarity=0.9)
+    assert AnswerCheckConfig.from_dict(config.to_dict()) == config
+    assert ChainAnswerCheck(config).run("Dionbraer", CHAIN).text == "Dionbraer"
+    for text, problem in (
+        ("min_copy_similarity: 1.5\n", "min_copy_similarity must be in"),
+        ("min_copy_similarity: high\n", "min_copy_similarity must be a number"),
+        ("continue_stopped_chain: maybe\n", "continue_stopped_chain must be true or false"),
+        ("copy_threshold: 0.9\n", "unknown answer check setting"),
+        ("- 0.9\n", "must be a mapping"),
+        ("min_copy_similarity: [\n", "not valid YAML"),
+    ):
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(text, encoding="utf-8")
+        with pytest.raises(ValueError, match=problem) as error:
+            AnswerCheckConfig.from_yaml(bad)
+        assert str(bad) in str(error.value)
+
+
+def test_the_engine_builds_the_check_with_its_settings() -> None:
+    from agent.engine import EngineConfig
+
+    config = AnswerCheckConfig(min_copy_similarity=0.95)
+    assert EngineConfig(answer_check_config=config).answer_check_config == config
+    assert EngineConfig().answer_check_config == AnswerCheckConfig()

@@ -29,6 +29,32 @@ def test_unknown_method_and_bad_edits(tmp_path):
     assert result.exit_code == 2 and "--edits" in result.output
 
 
+def test_bad_answer_check_settings_name_the_file(tmp_path):
+    data = tmp_path / "d.json"
+    data.write_text("[]")
+    settings = tmp_path / "check.yaml"
+    settings.write_text("min_copy_similarity: 2\n")
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            "mquake",
+            "--data",
+            str(data),
+            "--answer-check-config",
+            str(settings),
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "check.yaml" in result.output and "min_copy_similarity must be in (0, 1]" in result.output
+    result = runner.invoke(
+        app, ["eval", "mquake", "--data", str(data), "--answer-check-config", str(tmp_path / "no.yaml")]
+    )
+    assert result.exit_code == 2 and "no.yaml: no such file" in result.output
+
+
 def test_broken_json_names_file_and_line(tmp_path):
     data = tmp_path / "broken.json"
     data.write_text('[\n{"case_id": 1,\n')
