@@ -18,15 +18,14 @@ memory, a question's unedited hops are not in the chain at all and the model bri
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from memory.entities import name_tokens
 from memory.facts import Fact
+from memory.settings import settings_from_dict, settings_from_yaml
 
 
 @dataclass(frozen=True)
@@ -55,27 +54,11 @@ class AnswerCheckConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AnswerCheckConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown answer check setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
-        return cls(**data)
+        return settings_from_dict(cls, data, "answer check")
 
     @classmethod
     def from_yaml(cls, path: Path) -> AnswerCheckConfig:
-        """Typed settings from a YAML mapping; a bad file or value is an error naming the file."""
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as error:
-            raise ValueError(f"{path}: not valid YAML ({error})") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: answer check settings must be a mapping, got {type(data).__name__}")
-        try:
-            return cls.from_dict(data)
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"{path}: {error}") from None
+        return settings_from_yaml(cls, path, "answer check")
 
 
 @dataclass(frozen=True)

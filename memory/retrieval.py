@@ -20,17 +20,17 @@ from __future__ import annotations
 import functools
 import threading
 from collections import Counter, OrderedDict
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
-import yaml
 
 from memory.embedder import embed
 from memory.facts import Fact, Retrieval, ScoredFact
 from memory.graph import FactGraph
 from memory.lexical import hop_terms, question_terms, word_fit
+from memory.settings import settings_from_dict, settings_from_yaml
 from memory.store import FactStore
 
 GateName = Literal["evidence", "std", "none"]
@@ -104,23 +104,11 @@ class RetrievalConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RetrievalConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown retrieval setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
-        return cls(**data)
+        return settings_from_dict(cls, data, "retrieval")
 
     @classmethod
     def from_yaml(cls, path: Path) -> RetrievalConfig:
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as error:
-            raise ValueError(f"{path}: not valid YAML ({error})") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a mapping of retrieval settings")
-        return cls.from_dict(data)
+        return settings_from_yaml(cls, path, "retrieval")
 
     def with_overrides(self, **changes: Any) -> RetrievalConfig:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
