@@ -444,9 +444,9 @@ class ChainRetriever:
         names = [link.surface for link in links]
         path = self._path(question, question_vector, starts, n_hops, names) if starts else []
         # With the evidence gate, a path from a named entity decides alone and brings its own facts, so
-        # the vector search (a tenth of the question's time in a large memory) runs only when it can
-        # change the outcome: no such path, another gate (the std gate reads the dense scores) or the
-        # greedy ablation (whose fallback start is the top hit).
+        # the vector search over the whole memory runs only when it can change the outcome: no such
+        # path, another gate (the std gate reads the dense scores) or the greedy ablation (whose
+        # fallback start is the top hit).
         searched = not path or config.gate != "evidence" or config.walk != "beam"
         k = max(config.gate_k, config.dense_k, (n_hops or 0) * 2)
         hits = self._dense.dense(question_vector, k) if searched else []
