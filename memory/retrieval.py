@@ -35,6 +35,7 @@ from memory.store import FactStore
 
 GateName = Literal["evidence", "std", "none"]
 WalkName = Literal["beam", "greedy"]
+PathStartName = Literal["name", "placeholder"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,12 @@ class RetrievalConfig:
     # and questions about the same entities, share them. This many are kept (least recently used dropped
     # first; a few KB each); 0 turns the cache off.
     path_cache_size: int = 20_000
+    # How a path's description names its start: "name" (the entity's name, the default) or
+    # "placeholder" (`path_placeholder` for every start). A placeholder makes a description depend on
+    # its relations alone, so paths of other starts share its cached embedding: much faster in a large
+    # memory, at some cost in accuracy (results/README.md, "Path descriptions without the start's name").
+    path_start: PathStartName = "name"
+    path_placeholder: str = "it"
     # Ablations: the paper's gate (std of the top-k dense scores at or below gate_std: irrelevant) and
     # the greedy walk (cosine of question and relation label at or above min_relevance).
     gate_std: float = 0.1
@@ -93,6 +100,10 @@ class RetrievalConfig:
             raise ValueError(f"retrieval gate must be evidence, std or none, got {self.gate!r}")
         if self.walk not in ("beam", "greedy"):
             raise ValueError(f"retrieval walk must be beam or greedy, got {self.walk!r}")
+        if self.path_start not in ("name", "placeholder"):
+            raise ValueError(f"retrieval path_start must be name or placeholder, got {self.path_start!r}")
+        if not self.path_placeholder.strip():
+            raise ValueError("retrieval path_placeholder must not be empty")
         for name in ("beam_width", "max_hops", "dense_k", "gate_k", "propose_k"):
             if getattr(self, name) < 1:
                 raise ValueError(f"retrieval {name} must be at least 1, got {getattr(self, name)}")
@@ -253,9 +264,11 @@ class ChainRetriever:
 
     def _descriptions(self, start: str, path: list[Fact]) -> tuple[str, str]:
         """The path read as text twice: nested relation labels ("the ruler of country of X") and the
-        sources' own phrasings in order ("X lies in the country of The ruler of is")."""
-        by_label = start
-        by_phrase = start
+        sources' own phrasings in order ("X lies in the country of The ruler of is"); X is the start's
+        name, or the placeholder (`path_start`)."""
+        named = start if self.config.path_start == "name" else self.config.path_placeholder
+        by_label = named
+        by_phrase = named
         for fact in path:
             by_label = f"{fact.relation} of {by_label}"
             by_phrase = f"{by_phrase} {self._phrase(fact)}"
