@@ -262,3 +262,21 @@ def test_without_the_word_fit_the_repeated_relation_is_missed(marriages: Memory)
         "Bede Harrow",
         "Ostrel Mills",
     ]
+
+
+def test_placeholder_paths_read_alike_for_every_start_and_still_find_the_chain(world: Memory) -> None:
+    config = RetrievalConfig.from_yaml(Path(__file__).parents[1] / "memory" / "configs" / "fast_paths.yaml")
+    assert config.path_start == "placeholder"
+    retriever = ChainRetriever(world.store, world.graph, config)
+    assert retriever._descriptions("Velkor Daan", []) == retriever._descriptions("Idra Polk", [])
+    found = retriever.retrieve(WORLD_QUESTION)
+    assert found.sentences == [
+        "Velkor Daan is employed by Quennet Works.",
+        "The head office of Quennet Works is in Brasmoor.",
+    ]
+    unrelated = retriever.retrieve("How many legs does a spider have?")
+    assert unrelated.gated
+    with pytest.raises(ValueError, match="path_start must be name or placeholder"):
+        RetrievalConfig(path_start="nickname")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="path_placeholder must not be empty"):
+        RetrievalConfig(path_start="placeholder", path_placeholder=" ")
