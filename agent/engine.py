@@ -43,9 +43,8 @@ class EngineConfig:
     names the model there); the InstructEd pipeline always runs in-process, on `model_spec` plus
     `prefixes` (None: the shipped prefixes). `kgprompt` is PokeMQA's question -> entity description
     map. `max_batch_size` and `max_wait_s` configure the local chat model's dynamic batcher.
-    `answer_check` has the InstructEd pipeline check its answers against the retrieved chain
-    (`agent.answer_check`, with `answer_check_config`); off, it is the paper's pipeline as it stands
-    (an ablation).
+    `answer_check` has the InstructEd pipeline check its answers against the retrieved chain with these
+    settings (`agent.answer_check`); None is the paper's pipeline as it stands (an ablation).
     """
 
     model_spec: str | None = None
@@ -55,8 +54,7 @@ class EngineConfig:
     kgprompt: Mapping[str, str] | None = field(default=None, compare=False, hash=False)
     max_batch_size: int = 16
     max_wait_s: float = 0.005
-    answer_check: bool = True
-    answer_check_config: AnswerCheckConfig = field(default_factory=AnswerCheckConfig)
+    answer_check: AnswerCheckConfig | None = field(default_factory=AnswerCheckConfig)
 
     def __post_init__(self) -> None:
         if self.llm_model and not self.llm_url:
@@ -133,7 +131,8 @@ class Engine:
         if method == "instructed":
             from agent.answer_check import ChainAnswerCheck
 
-            check = ChainAnswerCheck(self.config.answer_check_config) if self.config.answer_check else None
+            settings = self.config.answer_check
+            check = ChainAnswerCheck(settings) if settings is not None else None
             return build_agent(method, memory=memory, editor=self.editor(), answer_check=check)
         options: dict[str, Any] = {}
         if method == "pokemqa" and self.config.kgprompt:

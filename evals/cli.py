@@ -59,8 +59,12 @@ def _resources(
             prompts = load_kgprompt(kgprompt)
         except (ValueError, AttributeError) as err:
             _fail(f"{kgprompt}: not a PokeMQA kgprompt file ({err})")
-    check_config = None
+    check_config = AnswerCheckConfig() if answer_check else None
     if answer_check_config is not None:
+        if not answer_check:
+            _fail(
+                "--answer-check-config gives settings for the answer check that --no-answer-check turns off"
+            )
         _check_file(answer_check_config)
         try:
             check_config = AnswerCheckConfig.from_yaml(answer_check_config)
@@ -72,8 +76,7 @@ def _resources(
         llm_model=llm_model,
         kgprompt=prompts if kgprompt else None,
         prefixes=prefixes,
-        answer_check=answer_check,
-        answer_check_config=check_config,
+        answer_check=check_config,
     )
 
 

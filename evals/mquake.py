@@ -394,7 +394,7 @@ def run_method(cfg: MquakeConfig, method: str, run_dir: Path) -> dict:
     log = CaseLog(run_dir / "cases.jsonl")
     res = cfg.resources
     uses_prefixes = method == "instructed" or (cfg.gold_facts and cfg.use_prefixes)
-    checked = res.answer_check and method == "instructed" and not cfg.gold_facts
+    check = res.answer_check if method == "instructed" and not cfg.gold_facts else None
     fingerprint = make_fingerprint(
         data=cfg.data,
         command=cfg.command,
@@ -409,8 +409,8 @@ def run_method(cfg: MquakeConfig, method: str, run_dir: Path) -> dict:
             "reweight": cfg.reweight,
             "use_prefixes": cfg.use_prefixes,
             "llm_url": res.llm_url,
-            "answer_check": checked,
-            **({"answer_check_config": res.answer_check_config.to_dict()} if checked else {}),
+            "answer_check": check is not None,
+            **({"answer_check_config": check.to_dict()} if check is not None else {}),
         },
         retrieval_config=None if cfg.gold_facts or method == "base" else cfg.retrieval.to_dict(),
         model_spec=res.model_spec,

@@ -16,6 +16,8 @@ from agent.answer_check import AnswerCheckConfig
 from agent.base import Agent
 from agent.engine import Engine, EngineConfig
 
+DEFAULT_ANSWER_CHECK = AnswerCheckConfig()  # frozen, so one instance serves as every default
+
 
 class Resources:
     """The engine plus the options a summary records (model, prefixes, served LLM)."""
@@ -27,8 +29,7 @@ class Resources:
         llm_model: str | None = None,
         kgprompt: Mapping[str, str] | None = None,
         prefixes: Path | None = None,
-        answer_check: bool = True,
-        answer_check_config: AnswerCheckConfig | None = None,
+        answer_check: AnswerCheckConfig | None = DEFAULT_ANSWER_CHECK,
     ) -> None:
         self.engine = Engine(
             EngineConfig(
@@ -38,7 +39,6 @@ class Resources:
                 llm_model=llm_model,
                 kgprompt=kgprompt,
                 answer_check=answer_check,
-                answer_check_config=answer_check_config or AnswerCheckConfig(),
             )
         )
 
@@ -51,12 +51,9 @@ class Resources:
         return self.engine.config.prefixes
 
     @property
-    def answer_check(self) -> bool:
+    def answer_check(self) -> AnswerCheckConfig | None:
+        """The pipeline's answer check settings; None: no check (the ablation)."""
         return self.engine.config.answer_check
-
-    @property
-    def answer_check_config(self) -> AnswerCheckConfig:
-        return self.engine.config.answer_check_config
 
     @property
     def llm_url(self) -> str | None:

@@ -317,7 +317,6 @@ class ChainRetriever:
             # The start's name alone is scored in the same embedding batch as the first hop's paths
             # (one encoder call fewer per start); a start with nowhere to go is not scored at all.
             beam = [_Path(start, [], frozenset([start]), 0.0, False, 0.0, Counter(), 0.0)]
-            base = 0.0
             for depth in range(limit):
                 extensions: list[tuple[_Path, Fact]] = []
                 for path in beam:
@@ -342,8 +341,8 @@ class ChainRetriever:
                     question_vector, start, [[], *paths] if depth == 0 else paths
                 )
                 if depth == 0:
-                    base, similarities = float(similarities[0]), similarities[1:]
-                    beam[0].similarity = beam[0].base = base
+                    beam[0].similarity = beam[0].base = float(similarities[0])
+                    similarities = similarities[1:]
                     by_length.setdefault(0, []).extend(beam)
                 grown = []
                 for (path, fact), similarity in zip(extensions, similarities, strict=True):
@@ -355,7 +354,7 @@ class ChainRetriever:
                             path.visited | {fact.object},
                             float(similarity),
                             fact.kind == "edit",
-                            base,
+                            path.base,
                             terms,
                             word_fit(words, terms),
                         )

@@ -110,11 +110,3 @@ def test_settings_load_from_yaml_and_bad_files_name_the_problem(tmp_path: Path) 
         with pytest.raises(ValueError, match=problem) as error:
             AnswerCheckConfig.from_yaml(bad)
         assert str(bad) in str(error.value)
-
-
-def test_the_engine_builds_the_check_with_its_settings() -> None:
-    from agent.engine import EngineConfig
-
-    config = AnswerCheckConfig(min_copy_similarity=0.95)
-    assert EngineConfig(answer_check_config=config).answer_check_config == config
-    assert EngineConfig().answer_check_config == AnswerCheckConfig()

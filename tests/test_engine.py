@@ -46,6 +46,19 @@ def test_editor_and_chat_model_share_one_copy_of_the_weights(tiny_setup, tmp_pat
     assert engine.llm() is llm  # loaded once
 
 
+def test_the_instructed_agent_checks_answers_with_the_engine_settings(tiny_setup) -> None:
+    from agent.answer_check import AnswerCheckConfig
+
+    model_dir, prefixes = tiny_setup
+    settings = AnswerCheckConfig(min_copy_similarity=0.95)
+    checked = Engine(EngineConfig(model_spec=str(model_dir), prefixes=prefixes, answer_check=settings))
+    assert checked.build_agent("instructed", memory=object()).answer_check.config == settings
+    unchecked = Engine(EngineConfig(model_spec=str(model_dir), prefixes=prefixes, answer_check=None))
+    assert unchecked.build_agent("instructed", memory=object()).answer_check is None
+    default = Engine(EngineConfig(model_spec=str(model_dir), prefixes=prefixes))
+    assert default.build_agent("instructed", memory=object()).answer_check.config == AnswerCheckConfig()
+
+
 def test_agents_are_built_once_per_method_and_fresh_per_memory(tiny_setup) -> None:
     model_dir, prefixes = tiny_setup
     engine = Engine(EngineConfig(model_spec=str(model_dir), prefixes=prefixes), memory=object())

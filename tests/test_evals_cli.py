@@ -53,6 +53,11 @@ def test_bad_answer_check_settings_name_the_file(tmp_path):
         app, ["eval", "mquake", "--data", str(data), "--answer-check-config", str(tmp_path / "no.yaml")]
     )
     assert result.exit_code == 2 and "no.yaml: no such file" in result.output
+    result = runner.invoke(
+        app,
+        ["eval", "mquake", "--data", str(data), "--no-answer-check", "--answer-check-config", str(settings)],
+    )
+    assert result.exit_code == 2 and "--no-answer-check turns off" in result.output
 
 
 def test_broken_json_names_file_and_line(tmp_path):
