@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.answer_check import AnswerCheckConfig
 from agent.base import Agent, Answer
+from editor.prompt_lookup import PromptLookupConfig
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -45,6 +46,8 @@ class EngineConfig:
     map. `max_batch_size` and `max_wait_s` configure the local chat model's dynamic batcher.
     `answer_check` has the InstructEd pipeline check its answers against the retrieved chain with these
     settings (`agent.answer_check`); None is the paper's pipeline as it stands (an ablation).
+    `prompt_lookup`: how many guessed tokens the base model checks per forward pass when one greedy row
+    is decoding (`editor.prompt_lookup`): greedy decoding's own tokens in fewer passes.
     """
 
     model_spec: str | None = None
@@ -55,6 +58,7 @@ class EngineConfig:
     max_batch_size: int = 16
     max_wait_s: float = 0.005
     answer_check: AnswerCheckConfig | None = field(default_factory=AnswerCheckConfig)
+    prompt_lookup: PromptLookupConfig = field(default_factory=PromptLookupConfig)
 
     def __post_init__(self) -> None:
         if self.llm_model and not self.llm_url:
@@ -94,7 +98,7 @@ class Engine:
             if self._llm is None:
                 from editor.llm import LocalLLM
 
-                self._llm = LocalLLM.load(self.config.model_spec)
+                self._llm = LocalLLM.load(self.config.model_spec, lookup=self.config.prompt_lookup)
             return self._llm
 
     def editor(self) -> InstructEdEditor:

@@ -12,17 +12,27 @@ lengths (a MeLLo step can end after a few tokens or run to its budget). So this 
 
 Rows may carry extra per-row forward inputs (the editor's instruction mask and relevance weight);
 they are narrowed together with the rows.
+
+A single greedy row can also decode several tokens per forward pass by prompt lookup
+(`editor.prompt_lookup`, vLLM's "ngram" speculative decoding): it guesses its next tokens from its own
+prompt, one pass checks the whole guess, the row keeps the guessed tokens up to the first one greedy
+decoding would not have chosen plus greedy's own token there, and the KV cache is cut back to match.
+The tokens are greedy decoding's own (a checked position's logits are those of a one-token step, up
+to float summation order). Batches keep one token per pass: a batch would have to cut back to its
+least lucky row.
 """
 
 from __future__ import annotations
 
 import copy
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import torch
 from transformers import DynamicCache, PreTrainedModel
+
+from editor.prompt_lookup import PromptLookupConfig, lookup_draft
 
 # on_token(row, ids so far) after each decoding step; True ends that row now.
 TokenHook = Callable[[int, list[int]], bool | None]
@@ -48,43 +58,86 @@ def decode(
     temperature: float = 0.0,
     row_inputs: Mapping[str, Any] | None = None,
     on_token: TokenHook | None = None,
+    lookup: PromptLookupConfig | None = None,
+    contexts: Sequence[Sequence[int]] | None = None,
+    token_key: Callable[[int], Hashable] | None = None,
 ) -> list[list[int]]:
     """New token ids per row, ending at EOS (included), at `finished(ids)` or at max_new_tokens.
 
     `attention_mask` covers the cache's tokens and `input_ids`; tensors in `row_inputs` whose first
     dimension is the batch are narrowed with the rows, anything else is passed unchanged every step.
-    `on_token(row, ids)` sees each row's ids after every step, so a server can stream them as they
-    are generated; it returns True to end that row now (its client has gone).
+    `on_token(row, ids)` sees each row's ids after every new token, so a server can stream them as
+    they are generated; it returns True to end that row now (its client has gone).
+
+    With `lookup` (its `draft_tokens` > 0), greedy decoding (`temperature` 0) and `contexts` (each
+    row's prompt tokens), a batch down to one row guesses up to `draft_tokens` tokens by prompt lookup
+    and checks them in one pass; `token_key` is how the lookup compares tokens
+    (`editor.prompt_lookup.SpacelessTokens`).
     """
     if max_new_tokens < 1:
         raise ValueError("max_new_tokens must be at least 1")
     batch = input_ids.shape[0]
+    if contexts is not None and len(contexts) != batch:
+        raise ValueError(f"{len(contexts)} contexts for {batch} rows")
+    greedy_with_contexts = temperature == 0 and contexts is not None
+    draft_limit = lookup.draft_tokens if lookup is not None and greedy_with_contexts else 0
+    max_ngram = lookup.max_ngram if lookup is not None else 0
     extra = dict(row_inputs or {})
     generated: list[list[int]] = [[] for _ in range(batch)]
     rows = list(range(batch))  # original index of each row still decoding
     step_ids = input_ids
     positions = position_ids
     while True:
+        draft: list[int] = []
+        if draft_limit and contexts is not None and len(rows) == 1 and generated[rows[0]]:
+            row = rows[0]
+            # Room for the guess plus greedy's own token after it.
+            limit = min(draft_limit, max_new_tokens - len(generated[row]) - 1)
+            sequence = [*contexts[row], *generated[row]]
+            draft = lookup_draft(sequence, limit, max_ngram, token_key) if limit > 0 else []
+        if draft:
+            guessed = torch.tensor([draft])
+            step_ids = torch.cat([step_ids, guessed], dim=1)
+            attention_mask = torch.cat([attention_mask, torch.ones_like(guessed)], dim=1)
+            positions = torch.cat([positions, positions[:, -1:] + torch.arange(1, len(draft) + 1)], dim=1)
         logits = model(
             input_ids=step_ids,
             attention_mask=attention_mask,
             position_ids=positions,
             cache=cache,
             use_cache=True,
-            logits_to_keep=1,
+            logits_to_keep=len(draft) + 1,
             **extra,
-        ).logits[:, -1]
+        ).logits
         if temperature > 0:
-            next_ids = torch.multinomial(torch.softmax(logits.float() / temperature, dim=-1), 1)[:, 0]
+            next_ids = torch.multinomial(torch.softmax(logits[:, -1].float() / temperature, dim=-1), 1)[:, 0]
         else:
-            next_ids = logits.argmax(-1)
+            next_ids = logits[:, -1].argmax(-1)
+        if draft:
+            predicted = logits[0].argmax(-1).tolist()
+            kept = 0
+            while kept < len(draft) and predicted[kept] == draft[kept]:
+                kept += 1
+            rejected = len(draft) - kept
+            if rejected:
+                cache.crop(-rejected)  # a negative count removes that many of the newest tokens
+                attention_mask = attention_mask[:, : attention_mask.shape[1] - rejected]
+                positions = positions[:, : positions.shape[1] - rejected]
+            new_tokens = [[*draft[:kept], predicted[kept]]]
+            next_ids = torch.tensor([predicted[kept]])
+        else:
+            new_tokens = [[token] for token in next_ids.tolist()]
         keep = []
-        for slot, (row, token) in enumerate(zip(rows, next_ids.tolist(), strict=True)):
+        for slot, (row, tokens) in enumerate(zip(rows, new_tokens, strict=True)):
             ids = generated[row]
-            ids.append(token)
-            stopped = token == eos_token_id or (finished is not None and finished(ids))
-            if on_token is not None and on_token(row, ids):
-                stopped = True
+            stopped = False
+            for token in tokens:
+                ids.append(token)
+                stopped = token == eos_token_id or (finished is not None and finished(ids))
+                if on_token is not None and on_token(row, ids):
+                    stopped = True
+                if stopped or len(ids) >= max_new_tokens:
+                    break
             if not stopped and len(ids) < max_new_tokens:
                 keep.append(slot)
         if not keep:

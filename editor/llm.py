@@ -12,8 +12,16 @@ from dataclasses import dataclass
 
 import torch
 
-from editor.decoding import PrefixCache, TokenHook, decode, inputs_after_prefix, offset_rows, stop_checker
+from editor.decoding import (
+    PrefixCache,
+    TokenHook,
+    decode,
+    inputs_after_prefix,
+    offset_rows,
+    stop_checker,
+)
 from editor.loading import LoadedModel, load_for_inference
+from editor.prompt_lookup import PromptLookupConfig, SpacelessTokens
 
 Message = dict[str, str]
 
@@ -29,17 +37,24 @@ class Generation:
 class LocalLLM:
     """The unedited base model behind a chat/completion interface."""
 
-    def __init__(self, loaded: LoadedModel, max_batch_size: int = 16) -> None:
+    def __init__(
+        self, loaded: LoadedModel, max_batch_size: int = 16, lookup: PromptLookupConfig | None = None
+    ) -> None:
         self.loaded = loaded
         self.max_batch_size = max_batch_size
+        # Guessed tokens checked per forward pass when one greedy row is left (`decode`).
+        self.lookup = lookup or PromptLookupConfig()
+        self.token_key = SpacelessTokens(loaded.tokenizer)
         self.lock = threading.Lock()
         self.calls = 0  # batched decoding runs, for the speed benchmark
         self.prefix_cache = PrefixCache()
 
     @classmethod
-    def load(cls, spec: str | None = None, precision: str | None = None) -> LocalLLM:
+    def load(
+        cls, spec: str | None = None, precision: str | None = None, lookup: PromptLookupConfig | None = None
+    ) -> LocalLLM:
         """Load the base model for answering; `precision` as in `editor.loading.inference_precision`."""
-        return cls(load_for_inference(spec, precision))
+        return cls(load_for_inference(spec, precision), lookup=lookup)
 
     @property
     def model_id(self) -> str:
@@ -103,6 +118,9 @@ class LocalLLM:
                 finished=stop_checker(tokenizer, stop),
                 temperature=temperature,
                 on_token=on_token,
+                lookup=self.lookup,
+                contexts=rows,
+                token_key=self.token_key,
             )
         return self.to_generations(generated, [len(row) for row in rows], stop)
 

@@ -531,6 +531,7 @@ def run_bench(cfg: BenchConfig) -> dict:
                 "cold_start": cfg.cold_start,
                 "seed": cfg.seed,
                 "answer_check": check.to_dict() if (check := cfg.resources.answer_check) else None,
+                "prompt_lookup": cfg.resources.prompt_lookup.to_dict(),
             },
             retrieval_config=RetrievalConfig().to_dict(),
             model_spec=cfg.resources.model_spec,

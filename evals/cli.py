@@ -13,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from editor.prompt_lookup import PromptLookupConfig
+
 METHODS = ("base", "ike", "mello", "pokemqa", "instructed")
 
 
@@ -47,6 +49,7 @@ def _resources(
     prefixes: Path | None = None,
     answer_check: bool = True,
     answer_check_config: Path | None = None,
+    draft_tokens: int | None = None,
 ):
     from agent.answer_check import AnswerCheckConfig
     from evals.resources import Resources, load_kgprompt
@@ -77,11 +80,21 @@ def _resources(
         kgprompt=prompts if kgprompt else None,
         prefixes=prefixes,
         answer_check=check_config,
+        prompt_lookup=None if draft_tokens is None else PromptLookupConfig(draft_tokens=draft_tokens),
     )
 
 
 ModelOption = Annotated[str | None, typer.Option("--model", help="Base model spec (default: shipped model).")]
 LimitOption = Annotated[int | None, typer.Option("--limit", help="Evaluate only the first N cases.")]
+DraftTokensOption = Annotated[
+    int | None,
+    typer.Option(
+        "--draft-tokens",
+        min=0,
+        help="Guessed (prompt lookup) tokens the model checks per pass when one greedy row decodes "
+        f"(0: off; default {PromptLookupConfig.draft_tokens}).",
+    ),
+]
 PrefixesOption = Annotated[
     Path | None, typer.Option("--prefixes", help="Trained prefixes folder (default: the shipped ones).")
 ]
@@ -184,6 +197,7 @@ def eval_mquake(
         Path | None,
         typer.Option("--answer-check-config", help="YAML of answer check settings (AnswerCheckConfig)."),
     ] = None,
+    draft_tokens: DraftTokensOption = None,
 ) -> None:
     """Multi-hop accuracy, hop-wise accuracy, recall and speed on MQuAKE; writes summary/cases/report.
 
@@ -222,7 +236,7 @@ def eval_mquake(
         force_resume=force_resume,
         command=_command_line(),
         resources=_resources(
-            model, llm_url, llm_model, kgprompt, prefixes, answer_check, answer_check_config
+            model, llm_url, llm_model, kgprompt, prefixes, answer_check, answer_check_config, draft_tokens
         ),
     )
     try:
@@ -351,6 +365,7 @@ def bench(
         str, typer.Option("--modes", help="Memory modes to scale: embedded, server (a Chroma server).")
     ] = "embedded,server",
     model: ModelOption = None,
+    draft_tokens: DraftTokensOption = None,
 ) -> None:
     """Speed per method, memory scaling (embedded and server), cold start and RSS per command, CPU rates."""
     from evals.bench import BenchConfig, print_bench, run_bench
@@ -372,7 +387,7 @@ def bench(
             modes=[m.strip() for m in modes.split(",") if m.strip()],
             cold_start=not skip_cold_start,
             command=_command_line(),
-            resources=_resources(model, None, None),
+            resources=_resources(model, None, None, draft_tokens=draft_tokens),
         )
     except ValueError as error:
         _fail(str(error))

@@ -409,6 +409,7 @@ def run_method(cfg: MquakeConfig, method: str, run_dir: Path) -> dict:
             "reweight": cfg.reweight,
             "use_prefixes": cfg.use_prefixes,
             "llm_url": res.llm_url,
+            "prompt_lookup": res.prompt_lookup.to_dict(),
             "answer_check": check is not None,
             **({"answer_check_config": check.to_dict()} if check is not None else {}),
         },

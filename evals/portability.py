@@ -225,6 +225,7 @@ def _fingerprint(cfg: PortabilityConfig) -> dict:
             "sequential_n": cfg.sequential_n,
             "max_loc": cfg.max_loc,
             "task_line": cfg.task_line,
+            "prompt_lookup": cfg.resources.prompt_lookup.to_dict(),
         },
         model_spec=cfg.resources.model_spec,
         prefixes=cfg.resources.prefixes,

@@ -15,6 +15,7 @@ from typing import Any
 from agent.answer_check import AnswerCheckConfig
 from agent.base import Agent
 from agent.engine import Engine, EngineConfig
+from editor.prompt_lookup import PromptLookupConfig
 
 DEFAULT_ANSWER_CHECK = AnswerCheckConfig()  # frozen, so one instance serves as every default
 
@@ -30,6 +31,7 @@ class Resources:
         kgprompt: Mapping[str, str] | None = None,
         prefixes: Path | None = None,
         answer_check: AnswerCheckConfig | None = DEFAULT_ANSWER_CHECK,
+        prompt_lookup: PromptLookupConfig | None = None,
     ) -> None:
         self.engine = Engine(
             EngineConfig(
@@ -39,6 +41,7 @@ class Resources:
                 llm_model=llm_model,
                 kgprompt=kgprompt,
                 answer_check=answer_check,
+                prompt_lookup=prompt_lookup or PromptLookupConfig(),
             )
         )
 
@@ -54,6 +57,11 @@ class Resources:
     def answer_check(self) -> AnswerCheckConfig | None:
         """The pipeline's answer check settings; None: no check (the ablation)."""
         return self.engine.config.answer_check
+
+    @property
+    def prompt_lookup(self) -> PromptLookupConfig:
+        """How many guessed tokens the base model checks per pass for a lone greedy row."""
+        return self.engine.config.prompt_lookup
 
     @property
     def llm_url(self) -> str | None:

@@ -8,9 +8,12 @@ import torch
 from helpers_editor import tiny_llama_dir, tiny_loaded
 from transformers import DynamicCache
 
+from editor import decoding
 from editor.decoding import PrefixCache, decode, inputs_after_prefix
 from editor.instructed import InstructEdConfig, InstructEdEditor, InstructEdModel
 from editor.llm import LocalLLM
+from editor.prompt_lookup import PromptLookupConfig, SpacelessTokens, lookup_draft
+from editor.prompting import render_prompt
 
 SYSTEM = "You answer questions about places, people and the companies they run. " * 3
 QUESTIONS = ["Where is Oslo?", "Who runs the largest bakery in the old town of Bergen?", "Why?"]
@@ -131,3 +134,117 @@ def test_editor_batches_answer_as_each_question_alone(loaded) -> None:
     alone = [editor.answer([q], [f], max_new_tokens=12)[0] for q, f in zip(QUESTIONS, facts, strict=True)]
     assert [g.text for g in together] == [g.text for g in alone]
     assert [g.completion_tokens for g in together] == [g.completion_tokens for g in alone]
+
+
+# ---------------------------------------------------------------- prompt lookup (guessed tokens)
+
+
+def test_prompt_lookup_guesses_what_followed_the_latest_match_of_the_longest_tail() -> None:
+    tokens = [5, 1, 2, 7, 8, 1, 2, 9, 4, 6, 3, 1, 2]
+    # [6, 3, 1, 2]'s tail of 3 (3, 1, 2) never occurred before; of 2 (1, 2) it did, latest at index 5.
+    assert lookup_draft(tokens, limit=3) == [9, 4, 6]
+    assert lookup_draft(tokens, limit=3, max_ngram=1) == [9, 4, 6]
+    assert lookup_draft([1, 2, 3], limit=4) == []
+    # Compared by key: 12 reads as 2 (a space-prefixed twin), so the tail (1, 12) matches (1, 2).
+    assert lookup_draft([1, 2, 7, 8, 1, 12], limit=2, key=lambda t: t % 10) == [7, 8]
+
+
+def test_spaceless_tokens_match_a_name_inside_a_sentence_and_at_an_answer_start(loaded) -> None:
+    tokenizer = loaded.tokenizer
+    key = SpacelessTokens(tokenizer)
+    in_sentence = tokenizer("is Kioxmas Kanvend", add_special_tokens=False)["input_ids"]
+    at_start = tokenizer("Kioxmas", add_special_tokens=False)["input_ids"]
+    assert in_sentence[1] != at_start[0] and key(in_sentence[1]) == key(at_start[0])
+    draft = lookup_draft([*in_sentence, at_start[0]], limit=5, key=key)
+    assert tokenizer.decode(draft) == "ioxmas Kanvend"
+
+
+def counting(model, passes: list[int]):
+    """The model, recording each forward pass's number of input tokens per row."""
+
+    def forward(**kwargs):
+        passes.append(kwargs["input_ids"].shape[1])
+        return model(**kwargs)
+
+    return forward
+
+
+def lone_row_ids(loaded, prompt: str, context: list[int], lookup: PromptLookupConfig, passes: list[int]):
+    tokenizer = loaded.tokenizer
+    ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    mask = torch.ones_like(ids)
+    with torch.inference_mode():
+        return decode(
+            counting(loaded.model, passes),
+            ids,
+            mask,
+            (mask.cumsum(-1) - 1).clamp(min=0),
+            cache=DynamicCache(config=loaded.model.config),
+            max_new_tokens=12,
+            eos_token_id=tokenizer.eos_token_id,
+            lookup=lookup,
+            contexts=[context],
+        )[0]
+
+
+def test_a_lone_row_keeps_greedy_tokens_and_needs_fewer_passes_when_the_guess_is_right(loaded) -> None:
+    prompt = SYSTEM + QUESTIONS[1]
+    expected = reference_ids(loaded, [prompt], max_new_tokens=12)[0]
+    assert len(expected) == 12 and len(set(expected)) > 3  # a varied continuation, no early EOS
+    prompt_ids = loaded.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    passes: list[int] = []
+    # A context that holds the continuation itself: every guess is right.
+    ids = lone_row_ids(
+        loaded, prompt, [*prompt_ids, 0, *expected], PromptLookupConfig(draft_tokens=8), passes
+    )
+    assert ids == expected
+    assert len(passes) < len(expected) and max(passes[1:]) > 1
+
+
+def test_wrong_guesses_are_cut_from_the_cache_and_the_tokens_stay_greedy(loaded) -> None:
+    prompt = SYSTEM + QUESTIONS[1]
+    expected = reference_ids(loaded, [prompt], max_new_tokens=12)[0]
+    prompt_ids = loaded.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    wrong = [token + 1 for token in expected]  # after each right token, a context going elsewhere
+    context = [*prompt_ids, *(t for pair in zip(expected, wrong, wrong, strict=True) for t in pair)]
+    passes: list[int] = []
+    assert lone_row_ids(loaded, prompt, context, PromptLookupConfig(draft_tokens=4), passes) == expected
+    assert max(passes[1:]) > 1  # guesses were checked (and rejected)
+    off: list[int] = []
+    assert lone_row_ids(loaded, prompt, context, PromptLookupConfig(draft_tokens=0), off) == expected
+    assert off[1:] == [1] * (len(expected) - 1)
+
+
+def test_editor_answers_the_same_with_guessed_tokens_checked(loaded, monkeypatch) -> None:
+    """The InstructEd attention (prefixes, instruction mask, relevance) over multi-token passes and a
+    cut-back cache gives the one-token-per-pass answer. The tiny model never copies its prompt, so the
+    guesses here come from the one-token-per-pass answer itself, every third one wrong."""
+    model = InstructEdModel(loaded.model, InstructEdConfig(layers=[1, 2]))
+    facts = [["Oslo is the capital of Norway. The bakery is run by Ada Brunn of Oslo."]]
+    one_per_pass = InstructEdEditor(model, LocalLLM(loaded, lookup=PromptLookupConfig(draft_tokens=0)))
+    seen: dict[int, list[int]] = {}
+    expected = one_per_pass.answer(
+        QUESTIONS[:1], facts, max_new_tokens=12, on_token=lambda row, ids: seen.update({row: list(ids)})
+    )[0]
+    answer_ids = seen[0]
+    assert len(answer_ids) == expected.completion_tokens >= 6
+
+    def guess(tokens, limit, max_ngram, key):
+        done = len(tokens) - len(prompt_tokens)
+        return [t if (done + i) % 3 else t + 1 for i, t in enumerate(answer_ids[done : done + limit])]
+
+    def counted(**kwargs):
+        passes.append(kwargs["input_ids"].shape[1])
+        return forward(**kwargs)
+
+    prompt_tokens: list[int] = loaded.tokenizer(
+        render_prompt(loaded.tokenizer, facts[0], QUESTIONS[0])[0], add_special_tokens=False
+    )["input_ids"]
+    monkeypatch.setattr(decoding, "lookup_draft", guess)
+    base, passes = model.base, []
+    forward = base.forward
+    monkeypatch.setattr(base, "forward", counted)
+    guessing = InstructEdEditor(model, LocalLLM(loaded, lookup=PromptLookupConfig(draft_tokens=4)))
+    answer = guessing.answer(QUESTIONS[:1], facts, max_new_tokens=12)[0]
+    assert (answer.text, answer.completion_tokens) == (expected.text, expected.completion_tokens)
+    assert max(passes[1:]) > 1 and len(passes) < expected.completion_tokens

@@ -107,3 +107,17 @@ def test_no_package_imports_a_package_above_it() -> None:
         if (bad := _imported_packages(path) - allowed - {package})
     ]
     assert upward == []
+
+
+def test_the_base_model_checks_guessed_tokens_as_the_engine_says(tiny_setup) -> None:
+    from editor.prompt_lookup import PromptLookupConfig
+
+    model_dir, prefixes = tiny_setup
+    default = Engine(EngineConfig(model_spec=str(model_dir), prefixes=prefixes))
+    assert default.llm().lookup == PromptLookupConfig() and default.editor().llm.lookup.draft_tokens > 0
+    off = Engine(
+        EngineConfig(model_spec=str(model_dir), prefixes=prefixes, prompt_lookup=PromptLookupConfig(0))
+    )
+    assert off.editor().llm.lookup.draft_tokens == 0
+    with pytest.raises(ValueError, match="draft_tokens must be 0 or more"):
+        PromptLookupConfig(draft_tokens=-1)

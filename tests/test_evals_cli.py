@@ -97,3 +97,11 @@ def test_kgprompt_merges_cases_and_drops_unlinked(tmp_path):
         )
     )
     assert load_kgprompt(path) == {"q1": "Ellie Kemper, a human.", "q3": "Croatia, a country."}
+
+
+def test_a_negative_draft_token_count_is_refused(tmp_path):
+    data = tmp_path / "d.json"
+    data.write_text("[]")
+    for command in (["eval", "mquake", "--data", str(data)], ["bench"], ["serve"]):
+        result = runner.invoke(app, [*command, "--draft-tokens", "-1"])
+        assert result.exit_code == 2 and "--draft-tokens" in result.output, command

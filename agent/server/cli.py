@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from editor.prompt_lookup import PromptLookupConfig
+
 
 def serve(
     host: Annotated[
@@ -29,6 +31,12 @@ def serve(
         int, typer.Option(min=1, help="requests per model batch (1: no dynamic batching)")
     ] = 16,
     batch_wait_ms: Annotated[float, typer.Option(min=0.0, help="how long a batch waits to fill")] = 10.0,
+    draft_tokens: Annotated[
+        int,
+        typer.Option(
+            min=0, help="prompt-lookup tokens checked per pass when one greedy request decodes (0: off)"
+        ),
+    ] = PromptLookupConfig.draft_tokens,
     max_body_bytes: Annotated[int, typer.Option(min=1024, help="larger request bodies get 413")] = 4 << 20,
     max_facts_per_request: Annotated[
         int, typer.Option(min=1, help="more facts in one write or upload get 413")
@@ -51,6 +59,7 @@ def serve(
         max_queue=max_queue,
         max_batch=max_batch,
         batch_wait_ms=batch_wait_ms,
+        prompt_lookup=PromptLookupConfig(draft_tokens=draft_tokens),
         max_body_bytes=max_body_bytes,
         max_facts_per_request=max_facts_per_request,
     )

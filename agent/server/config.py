@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from editor.prompt_lookup import PromptLookupConfig
 
 
 @dataclass
@@ -19,6 +21,8 @@ class ServerConfig:
     retry_after_s: int = 1  # the Retry-After a 429 carries
     max_batch: int = 16  # requests per model batch; 1 disables dynamic batching
     batch_wait_ms: float = 10.0  # how long the first request of a batch waits for company
+    # Guessed tokens the model checks per pass while one greedy request decodes (`editor.prompt_lookup`).
+    prompt_lookup: PromptLookupConfig = field(default_factory=PromptLookupConfig)
     max_body_bytes: int = 4 * 1024 * 1024
     max_prompt_tokens: int = 2048
     max_new_tokens: int = 512  # the largest max_tokens a request may ask for

@@ -35,6 +35,7 @@ class ServingEngine:
                 prefixes=config.prefixes,
                 max_batch_size=config.max_batch,
                 max_wait_s=config.batch_wait_ms / 1000,
+                prompt_lookup=config.prompt_lookup,
             )
         )
         self.facts = FactsServing(config)  # the memory, its writes and upload jobs (facts_serving.py)

@@ -136,6 +136,8 @@ class InstructEdEditor:
             batch = encode(self.tokenizer, questions, facts)
             self.llm.calls += 1
             inputs = instructed_inputs(batch, relevance, use_prefixes)
+            real = batch.attention_mask.bool()
+            prompt_rows = [ids[mask].tolist() for ids, mask in zip(batch.input_ids, real, strict=True)]
             # generate() would reject the instruction kwargs; the shared loop passes them per row.
             generated = decode(
                 self.model.base,
@@ -149,6 +151,9 @@ class InstructEdEditor:
                 temperature=temperature,
                 row_inputs=inputs,
                 on_token=on_token,
+                lookup=self.llm.lookup,
+                token_key=self.llm.token_key,
+                contexts=prompt_rows,
             )
         return self.llm.to_generations(generated, batch.attention_mask.sum(-1).tolist(), stop=stop)
 
