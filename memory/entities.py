@@ -11,7 +11,7 @@ from __future__ import annotations
 import string
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 _PUNCT = set(string.punctuation) | {"‘", "’", "“", "”", "–", "—", "…", "«", "»", "¿", "¡"}
@@ -25,18 +25,23 @@ MIN_ALIAS_CHARS = 4
 _PUNCT_TO_SPACE = str.maketrans(dict.fromkeys(_PUNCT, " "))
 
 
-def _tokens(text: str) -> list[str]:
+def _without_accents_and_punctuation(text: str) -> str:
     # ASCII text has no accents to strip, and NFKD leaves it as it is: opening a large memory folds
     # every name once, so the common case skips the per-character pass.
     if not text.isascii():
         text = unicodedata.normalize("NFKD", text)
         text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    return text.translate(_PUNCT_TO_SPACE).split()
+    return text.translate(_PUNCT_TO_SPACE)
+
+
+def _tokens(text: str) -> list[str]:
+    return _without_accents_and_punctuation(text).split()
 
 
 def name_tokens(text: str) -> tuple[str, ...]:
     """The folded token sequence of a name or a question (case, accents and punctuation ignored)."""
-    return tuple(token.casefold() for token in _tokens(text))
+    # Case folding never makes or removes whitespace, so the whole text is folded in one call.
+    return tuple(_without_accents_and_punctuation(text).casefold().split())
 
 
 def _inside_longer_name(cased: list[str], start: int, end: int) -> bool:
@@ -79,6 +84,13 @@ class EntityIndex:
     def add(self, entity: str, aliases: Iterable[str] = ()) -> None:
         self._change(entity, aliases, +1)
 
+    def add_many(self, named: Iterable[tuple[str, Sequence[str]]]) -> None:
+        """`add` for many (entity, aliases) references at once, as when a memory is opened: the
+        references are counted first, so a name that many facts share is folded and indexed once."""
+        references = Counter((entity, tuple(aliases)) for entity, aliases in named)
+        for (entity, aliases), count in references.items():
+            self._change(entity, aliases, count)
+
     def remove(self, entity: str, aliases: Iterable[str] = ()) -> None:
         self._change(entity, aliases, -1)
 
@@ -90,13 +102,16 @@ class EntityIndex:
             if by_alias and len(key) == 1 and len(key[0]) < MIN_ALIAS_CHARS:
                 continue
             counts = self._keys[key]
-            counts[(entity, surface, by_alias)] += delta
-            if counts[(entity, surface, by_alias)] <= 0:
-                del counts[(entity, surface, by_alias)]
+            reference = (entity, surface, by_alias)
+            count = counts.get(reference, 0) + delta
+            if count > 0:
+                counts[reference] = count
+            else:
+                counts.pop(reference, None)
             if not counts:
                 del self._keys[key]
-            elif delta > 0:
-                self._longest = max(self._longest, len(key))
+            elif delta > 0 and len(key) > self._longest:
+                self._longest = len(key)
 
     def __len__(self) -> int:
         return len(self._keys)

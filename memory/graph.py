@@ -109,11 +109,14 @@ class FactGraph:
             if self._graph is not None and self._entities is not None:
                 return self._graph, self._entities
             graph, entities = nx.MultiDiGraph(), EntityIndex()
-            for fact in self.facts.values():
-                if fact.active:
-                    graph.add_edge(fact.subject, fact.object, key=fact.id)
-                    entities.add(fact.subject, fact.subject_aliases)
-                    entities.add(fact.object, fact.object_aliases)
+            active = [fact for fact in self.facts.values() if fact.active]
+            for fact in active:
+                graph.add_edge(fact.subject, fact.object, key=fact.id)
+            entities.add_many(
+                named
+                for fact in active
+                for named in ((fact.subject, fact.subject_aliases), (fact.object, fact.object_aliases))
+            )
             self._entities = entities
             self._graph = graph  # last: a reader that sees the graph sees the entity index too
             return graph, entities

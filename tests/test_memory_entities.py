@@ -75,3 +75,31 @@ def test_graph_index_follows_supersession_and_removal():
     for fact_id in list(graph.facts):
         graph.drop(fact_id)
     assert graph.link("Who founded Peltam Looms?") == []
+
+
+def test_counted_bulk_build_indexes_and_links_as_one_by_one_adds():
+    named = [
+        ("Kolinda Grabar-Kitarović", ["Grabar-Kitarović"]),
+        ("Croatia", []),
+        ("Kolinda Grabar-Kitarović", ["Grabar-Kitarović"]),  # a second fact naming her
+        ("São Paulo", ["Sao Paulo", "SP"]),  # "SP": too short an alias to link
+        ("Paris", []),
+        ("Paris Saint-Germain", ["PSG"]),
+    ]
+    one_by_one, bulk = EntityIndex(), EntityIndex()
+    for entity, aliases in named:
+        one_by_one.add(entity, aliases)
+    bulk.add_many(named)
+    assert bulk._keys == one_by_one._keys and bulk._longest == one_by_one._longest
+    for question in (
+        "Who leads the country of GRABAR KITAROVIC?",
+        "Where is sao paulo?",
+        "Who coaches Paris Saint-Germain, also PSG?",
+        "What is the capital of Croatia?",
+    ):
+        assert bulk.link(question) == one_by_one.link(question)
+    # Both references to her are counted: removing one fact's names keeps her linked, the second does not.
+    bulk.remove("Kolinda Grabar-Kitarović", ["Grabar-Kitarović"])
+    assert [link.entity for link in bulk.link("Who is Grabar-Kitarović?")] == ["Kolinda Grabar-Kitarović"]
+    bulk.remove("Kolinda Grabar-Kitarović", ["Grabar-Kitarović"])
+    assert bulk.link("Who is Grabar-Kitarović?") == []
