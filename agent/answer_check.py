@@ -20,19 +20,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from difflib import SequenceMatcher
-from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 from memory.entities import name_tokens
 from memory.facts import Fact
-from memory.settings import settings_from_dict, settings_from_yaml
+from memory.settings import YamlSettings
 
 
 @dataclass(frozen=True)
-class AnswerCheckConfig:
+class AnswerCheckConfig(YamlSettings):
     """`continue_stopped_chain`: an answer that names an entity inside the chain becomes its last entity.
     `min_copy_similarity`: the character similarity (difflib ratio of the folded names) from which an
     answer counts as naming a chain entity it does not spell exactly."""
+
+    settings_name: ClassVar[str] = "answer check"
 
     continue_stopped_chain: bool = True
     min_copy_similarity: float = 0.8
@@ -48,17 +49,6 @@ class AnswerCheckConfig:
             raise ValueError(f"min_copy_similarity must be a number, got {self.min_copy_similarity!r}")
         if not 0.0 < self.min_copy_similarity <= 1.0:
             raise ValueError(f"min_copy_similarity must be in (0, 1], got {self.min_copy_similarity}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AnswerCheckConfig:
-        return settings_from_dict(cls, data, "answer check")
-
-    @classmethod
-    def from_yaml(cls, path: Path) -> AnswerCheckConfig:
-        return settings_from_yaml(cls, path, "answer check")
 
 
 @dataclass(frozen=True)

@@ -109,10 +109,6 @@ def decode(
             logits_to_keep=len(draft) + 1,
             **extra,
         ).logits
-        if temperature > 0:
-            next_ids = torch.multinomial(torch.softmax(logits[:, -1].float() / temperature, dim=-1), 1)[:, 0]
-        else:
-            next_ids = logits[:, -1].argmax(-1)
         if draft:
             predicted = logits[0].argmax(-1).tolist()
             kept = 0
@@ -126,6 +122,11 @@ def decode(
             new_tokens = [[*draft[:kept], predicted[kept]]]
             next_ids = torch.tensor([predicted[kept]])
         else:
+            last = logits[:, -1]
+            if temperature > 0:
+                next_ids = torch.multinomial(torch.softmax(last.float() / temperature, dim=-1), 1)[:, 0]
+            else:
+                next_ids = last.argmax(-1)
             new_tokens = [[token] for token in next_ids.tolist()]
         keep = []
         for slot, (row, tokens) in enumerate(zip(rows, new_tokens, strict=True)):

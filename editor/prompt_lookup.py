@@ -9,16 +9,21 @@ Pure Python, so configurations can be built (and recorded) without importing tor
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from memory.settings import YamlSettings
 
 
 @dataclass(frozen=True)
-class PromptLookupConfig:
+class PromptLookupConfig(YamlSettings):
     """`draft_tokens`: tokens guessed and checked per forward pass when one greedy row is decoding
-    (0: one token per pass). On this CPU a decode step reads every weight from memory, so a pass over
-    9 tokens costs about twice one over 1, and an entity name of 5 to 8 tokens fits one guess.
-    `max_ngram`: the longest tail of the row matched against its earlier tokens."""
+    (0: one token per pass). A decode step on a CPU reads every weight from memory, so checking a few
+    tokens at once costs little more than one; 8 holds most entity names in one guess (results/README.md,
+    "Prompt lookup decoding"). `max_ngram`: the longest tail of the row matched against its earlier
+    tokens."""
+
+    settings_name: ClassVar[str] = "prompt lookup"
 
     draft_tokens: int = 8
     max_ngram: int = 3
@@ -28,9 +33,6 @@ class PromptLookupConfig:
             raise ValueError(f"draft_tokens must be 0 or more, got {self.draft_tokens}")
         if self.max_ngram < 1:
             raise ValueError(f"max_ngram must be at least 1, got {self.max_ngram}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class SpacelessTokens:

@@ -20,9 +20,9 @@ from __future__ import annotations
 import functools
 import threading
 from collections import Counter, OrderedDict
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
 
@@ -30,7 +30,7 @@ from memory.embedder import embed
 from memory.facts import Fact, Retrieval, ScoredFact
 from memory.graph import FactGraph
 from memory.lexical import hop_terms, question_terms, word_fit
-from memory.settings import settings_from_dict, settings_from_yaml
+from memory.settings import YamlSettings
 from memory.store import FactStore
 
 GateName = Literal["evidence", "std", "none"]
@@ -39,8 +39,10 @@ PathStartName = Literal["name", "placeholder"]
 
 
 @dataclass(frozen=True)
-class RetrievalConfig:
+class RetrievalConfig(YamlSettings):
     """Every retrieval and gate threshold in one place; recorded in evaluation summaries."""
+
+    settings_name: ClassVar[str] = "retrieval"
 
     gate: GateName = "evidence"
     walk: WalkName = "beam"
@@ -109,17 +111,6 @@ class RetrievalConfig:
                 raise ValueError(f"retrieval {name} must be at least 1, got {getattr(self, name)}")
         if self.path_cache_size < 0:
             raise ValueError(f"retrieval path_cache_size must be 0 or more, got {self.path_cache_size}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RetrievalConfig:
-        return settings_from_dict(cls, data, "retrieval")
-
-    @classmethod
-    def from_yaml(cls, path: Path) -> RetrievalConfig:
-        return settings_from_yaml(cls, path, "retrieval")
 
     def with_overrides(self, **changes: Any) -> RetrievalConfig:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})

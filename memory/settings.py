@@ -7,9 +7,9 @@ name the file, so a typo in a YAML file is reported rather than silently replace
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import yaml
 
@@ -40,3 +40,21 @@ def settings_from_yaml(cls: type[Settings], path: Path, what: str) -> Settings:
         return settings_from_dict(cls, data, what)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{path}: {error}") from None
+
+
+class YamlSettings:
+    """Base of the settings dataclasses: `to_dict` for summaries, `from_dict` and `from_yaml` through the
+    readers above. `settings_name` names the settings in error messages ("unknown retrieval setting")."""
+
+    settings_name: ClassVar[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        return settings_from_dict(cls, data, cls.settings_name)
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> Self:
+        return settings_from_yaml(cls, path, cls.settings_name)
