@@ -34,7 +34,9 @@ def _without_accents_and_punctuation(text: str) -> str:
     return text.translate(_PUNCT_TO_SPACE)
 
 
-def _tokens(text: str) -> list[str]:
+def cased_tokens(text: str) -> list[str]:
+    """The text's words with accents and punctuation folded away but case kept, one per token of
+    `name_tokens`: where a question's capitals matter (is this word the start of a name?)."""
     return _without_accents_and_punctuation(text).split()
 
 
@@ -124,7 +126,7 @@ class EntityIndex:
         """Entities named in the text, longest mention first; a mention inside a longer one is dropped
         ("Paris" inside "Paris Saint-Germain"), as is one inside a longer capitalised name the memory does
         not hold; an ambiguous mention yields every entity it names."""
-        cased = _tokens(text)
+        cased = cased_tokens(text)
         tokens = tuple(token.casefold() for token in cased)
         mentions: list[tuple[int, int]] = []
         for start in range(len(tokens)):

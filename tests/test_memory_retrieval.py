@@ -280,3 +280,17 @@ def test_placeholder_paths_read_alike_for_every_start_and_still_find_the_chain(w
         RetrievalConfig(path_start="nickname")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="path_placeholder must not be empty"):
         RetrievalConfig(path_start="placeholder", path_placeholder=" ")
+
+
+def test_a_dense_hit_about_another_named_subject_is_not_evidence(memory: Memory) -> None:
+    question = "Lior Castellano is associated with the sport of"
+    found = memory.retrieve(question)
+    assert found.gated
+    assert found.evidence["decided_by"] == "dense hits about another subject than the one the question names"
+    assert found.evidence["other_subject"] == ["Mira Castellane is associated with the sport of chess."]
+    # The ablation: the same close hit decides without the slot test.
+    ablation = ChainRetriever(memory.store, memory.graph, RetrievalConfig(drop_other_subject=False))
+    kept = ablation.retrieve(question)
+    assert not kept.gated
+    assert kept.sentences[0] == "Mira Castellane is associated with the sport of chess."
+    assert kept.evidence["decided_by"] == "dense hits close to the question"
