@@ -1,10 +1,10 @@
 """Does a question name another subject where a fact's sentence has its own?
 
 Dense search finds facts by sentence similarity, and a sentence about one subject is close to a question
-about another with the same relation: "Futabatei Shimei is a citizen of" lies within 0.6 of "Hitomi
-Shimatani is a citizen of Japan." Such a hit is not evidence about the question. A question that really
-needs a fact it does not name describes the fact's subject instead ("the capital of *the country where X
-was born*"), and a question that names the subject itself is linked to it by name.
+about another with the same relation: "Futabatei Shimei is a citizen of" passes the dense threshold
+against "Hitomi Shimatani is a citizen of Japan." Such a hit is not evidence about the question. A
+question that really needs a fact it does not name describes the fact's subject instead ("the capital of
+*the country where X was born*"), and a question that names the subject itself is linked to it by name.
 
 The test reads the words the sentence puts around its subject (up to two on each side, the object left
 out) and looks for them in the question. What the question puts between them is the slot. The slot names

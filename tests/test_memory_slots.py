@@ -33,7 +33,7 @@ def test_another_name_in_the_subject_slot_is_another_subject(question: str, hit:
     ("question", "hit"),
     [
         ("The capital of Poland is", CAPITAL),  # the subject itself
-        ("The capital of republic of POLAND is", CAPITAL),  # an alias, case folded
+        ("The capital of Republic of POLAND is", CAPITAL),  # an alias, case folded
         # A multi-hop question describes the subject: that is what dense evidence is for.
         ("What is the capital of the country where Ellie Kemper was born?", CAPITAL),
         ("The capital of which country hosts the games?", CAPITAL),
