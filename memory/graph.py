@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 import networkx as nx
@@ -52,6 +52,10 @@ def settle(versions: Iterable[Fact]) -> list[Fact]:
 class FactGraph:
     """Entities are nodes; each active fact is an edge subject -> object keyed by the fact id."""
 
+    # Active facts kept per relation as examples of how its source phrases it: enough to read a
+    # relation's words without scanning the memory, since a source phrases one relation one way or a few.
+    RELATION_EXAMPLES = 3
+
     def __init__(self) -> None:
         self.facts: dict[str, Fact] = {}
         self.vectors: dict[str, np.ndarray] = {}
@@ -59,6 +63,11 @@ class FactGraph:
         # None until first read in a graph built by `from_records` (see `_build_edges`).
         self._graph: nx.MultiDiGraph | None = nx.MultiDiGraph()
         self._entities: EntityIndex | None = EntityIndex()
+        # A few active facts of each relation (`relation_examples`), and how many it has, kept with the
+        # edges; `relations_revision` changes whenever the examples do.
+        self._relation_examples: dict[str, dict[str, Fact]] = {}
+        self._relation_sizes: Counter[str] = Counter()
+        self.relations_revision = 0
         # Held while the edges are built and by every change, so a server thread reading the graph for
         # the first time and a commit in another never interleave.
         self._lock = threading.RLock()
@@ -110,8 +119,10 @@ class FactGraph:
                 return self._graph, self._entities
             graph, entities = nx.MultiDiGraph(), EntityIndex()
             active = [fact for fact in self.facts.values() if fact.active]
+            self._relation_examples, self._relation_sizes = {}, Counter()
             for fact in active:
                 graph.add_edge(fact.subject, fact.object, key=fact.id)
+                self._count_relation(fact)
             entities.add_many(
                 named
                 for fact in active
@@ -128,7 +139,9 @@ class FactGraph:
     def put_many(self, records: Iterable[tuple[Fact, np.ndarray | None]]) -> None:
         """Insert or replace records, then settle each touched (subject, relation) once."""
         with self._lock:
-            touched: set[tuple[str, str]] = set()
+            # In the records' order (not a set's), so which facts become a relation's examples does not
+            # depend on the process's string hashing.
+            touched: dict[tuple[str, str], None] = {}
             for fact, vector in records:
                 key = (fact.subject, fact.relation)
                 if fact.id not in self.facts:
@@ -138,7 +151,7 @@ class FactGraph:
                 self.facts[fact.id] = fact
                 if vector is not None:
                     self.vectors[fact.id] = vector
-                touched.add(key)
+                touched[key] = None
             for key in touched:
                 self._settle(key)
 
@@ -164,11 +177,28 @@ class FactGraph:
         self.graph.add_edge(fact.subject, fact.object, key=fact.id)
         self.entities.add(fact.subject, fact.subject_aliases)
         self.entities.add(fact.object, fact.object_aliases)
+        self._count_relation(fact)
 
     def _remove_edge(self, fact: Fact) -> None:
         self.graph.remove_edge(fact.subject, fact.object, key=fact.id)
         self.entities.remove(fact.subject, fact.subject_aliases)
         self.entities.remove(fact.object, fact.object_aliases)
+        relation = fact.relation
+        self._relation_sizes[relation] -= 1
+        examples = self._relation_examples.get(relation, {})
+        if self._relation_sizes[relation] <= 0:
+            del self._relation_sizes[relation]
+            self._relation_examples.pop(relation, None)
+            self.relations_revision += 1
+        elif examples.pop(fact.id, None) is not None:
+            self.relations_revision += 1
+
+    def _count_relation(self, fact: Fact) -> None:
+        self._relation_sizes[fact.relation] += 1
+        examples = self._relation_examples.setdefault(fact.relation, {})
+        if len(examples) < self.RELATION_EXAMPLES:
+            examples[fact.id] = fact
+            self.relations_revision += 1
 
     def _settle(self, key: tuple[str, str]) -> None:
         for fact in settle(self.facts[fact_id] for fact_id in self._versions.get(key, [])):
@@ -205,6 +235,18 @@ class FactGraph:
     def link(self, text: str) -> list[EntityLink]:
         """Entities of active facts the text names, by name or alias (see `memory.entities`)."""
         return self.entities.link(text)
+
+    def relation_examples(self) -> tuple[int, dict[str, list[Fact]]]:
+        """The revision, and each relation of an active fact with up to `RELATION_EXAMPLES` of its active
+        facts. A relation whose examples were all removed while others remain lists none: no scan refills
+        it (its label still names it)."""
+        with self._lock:
+            if self._graph is None:
+                self._build_edges()
+            return self.relations_revision, {
+                relation: list(self._relation_examples.get(relation, {}).values())
+                for relation in self._relation_sizes
+            }
 
     def start_links(self, text: str) -> list[EntityLink]:
         """The links whose entity has outgoing active facts: where a chain can start."""

@@ -9,13 +9,19 @@ its whole-path similarity (`RetrievalConfig.lexical_weight`).
 
 Words are lower-cased, function words dropped and a few English suffixes stripped, so "employs",
 "employed" and "employer" count as one word.
+
+A word that several relations of the memory use tells less about which one a question asks for: where
+"Moldrin is a city in Kefania" phrases the country relation and "campus city" is another relation's label,
+"city" in a question is no evidence for either. `relation_word_weights` gives each word the weight 1/n,
+n the number of relations using it, and `word_fit` counts matches with those weights (inverse document
+frequency, with relations as the documents).
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 FUNCTION_WORDS = frozenset(
     {
@@ -107,10 +113,23 @@ def hop_terms(label: str, phrase: str) -> frozenset[str]:
     return frozenset(content_terms(label)) | frozenset(content_terms(phrase))
 
 
-def word_fit(question: Counter[str], path: Counter[str]) -> float:
-    """F1 of the question's content words against the path's, repeats counted; 0 when either is empty."""
-    matched = sum(min(count, path[term]) for term, count in question.items())
+def relation_word_weights(relation_words: Iterable[frozenset[str]]) -> dict[str, float]:
+    """1/n for each word that n of the relations use (one set of words per relation); a word no relation
+    uses is absent and weighs 1."""
+    counts = Counter(word for words in relation_words for word in words)
+    return {word: 1.0 / count for word, count in counts.items()}
+
+
+def word_fit(question: Counter[str], path: Counter[str], weights: Mapping[str, float] | None = None) -> float:
+    """F1 of the question's content words against the path's, repeats counted, each word with its weight
+    (`relation_word_weights`; 1 when absent or no weights given); 0 when either is empty."""
+    weights = weights or {}
+
+    def total(counts: Mapping[str, int]) -> float:
+        return sum(count * weights.get(term, 1.0) for term, count in counts.items())
+
+    matched = sum(min(count, path[term]) * weights.get(term, 1.0) for term, count in question.items())
     if not matched:
         return 0.0
-    precision, recall = matched / sum(path.values()), matched / sum(question.values())
+    precision, recall = matched / total(path), matched / total(question)
     return 2 * precision * recall / (precision + recall)

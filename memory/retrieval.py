@@ -29,12 +29,13 @@ import numpy as np
 from memory.embedder import embed
 from memory.facts import Fact, Retrieval, ScoredFact
 from memory.graph import FactGraph
-from memory.lexical import hop_terms, question_terms, word_fit
+from memory.lexical import hop_terms, question_terms, relation_word_weights, word_fit
 from memory.settings import YamlSettings
 from memory.slots import names_other_subject
 from memory.store import FactStore
 
 GateName = Literal["evidence", "std", "none"]
+WordWeightsName = Literal["relations", "equal"]
 WalkName = Literal["beam", "greedy"]
 PathStartName = Literal["name", "placeholder"]
 
@@ -86,6 +87,10 @@ class RetrievalConfig(YamlSettings):
     # training files (`python -m evals.calibrate_gate`) is flat from 0.3 to 1; on the development world
     # (`python -m evals.invented_world --seed 11`, not the shipped one) 0.5 took most of the gain.
     lexical_weight: float = 0.5
+    # How the word fit weighs a word: "relations" (1/n for a word n relations of the memory use, see
+    # `memory.lexical`) or "equal" (the ablation). What each did is in results/README.md ("Words that
+    # several relations share").
+    word_weights: WordWeightsName = "relations"
     scorer: str | None = None  # relation scorer folder; None: the shipped one
     # Path descriptions depend only on the start and the relations, so the paraphrases of one question,
     # and questions about the same entities, share them. This many are kept (least recently used dropped
@@ -108,6 +113,8 @@ class RetrievalConfig(YamlSettings):
             raise ValueError(f"retrieval gate must be evidence, std or none, got {self.gate!r}")
         if self.walk not in ("beam", "greedy"):
             raise ValueError(f"retrieval walk must be beam or greedy, got {self.walk!r}")
+        if self.word_weights not in ("relations", "equal"):
+            raise ValueError(f"retrieval word_weights must be relations or equal, got {self.word_weights!r}")
         if self.path_start not in ("name", "placeholder"):
             raise ValueError(f"retrieval path_start must be name or placeholder, got {self.path_start!r}")
         if not self.path_placeholder.strip():
@@ -220,6 +227,7 @@ class ChainRetriever:
         self._dense = DenseRetriever(store, config)
         self._phrases: dict[str, str] = {}
         self._hop_terms: dict[str, frozenset[str]] = {}
+        self._word_weights: tuple[int, dict[str, float]] = (-1, {})  # (graph revision, weights)
         self._path_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         # A server retrieves for several questions at once on worker threads; the cache is shared.
         self._path_vectors_lock = threading.Lock()
@@ -245,6 +253,22 @@ class ChainRetriever:
             terms = hop_terms(fact.relation, self._phrase(fact))
             self._hop_terms[fact.id] = terms
         return terms
+
+    def word_weights(self) -> dict[str, float]:
+        """The word fit's weights (`RetrievalConfig.word_weights`): a relation's words are its label's
+        and its example facts' phrasings; recomputed only when the graph's relations change."""
+        if self.config.word_weights == "equal":
+            return {}
+        revision, weights = self._word_weights
+        if revision != self.graph.relations_revision:
+            revision, examples = self.graph.relation_examples()
+            words = [
+                hop_terms(relation, "").union(*(self._terms(fact) for fact in facts))
+                for relation, facts in examples.items()
+            ]
+            weights = relation_word_weights(words)
+            self._word_weights = (revision, weights)
+        return weights
 
     def relation_scores(
         self, question_vector: np.ndarray, facts: list[Fact], path: list[str], hop: int
@@ -309,6 +333,7 @@ class ChainRetriever:
         content words) and the best `beam_width` kept (an edit breaks near ties). No entity is visited
         twice."""
         config = self.config
+        weights = self.word_weights()
         by_length: dict[int, list[_Path]] = {}
         for start in dict.fromkeys(starts):
             # The start's name alone is scored in the same embedding batch as the first hop's paths
@@ -353,7 +378,7 @@ class ChainRetriever:
                             fact.kind == "edit",
                             path.base,
                             terms,
-                            word_fit(words, terms),
+                            word_fit(words, terms, weights),
                         )
                     )
                 grown.sort(key=lambda p: p.rank(config), reverse=True)

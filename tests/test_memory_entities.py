@@ -103,3 +103,34 @@ def test_counted_bulk_build_indexes_and_links_as_one_by_one_adds():
     assert [link.entity for link in bulk.link("Who is Grabar-Kitarović?")] == ["Kolinda Grabar-Kitarović"]
     bulk.remove("Kolinda Grabar-Kitarović", ["Grabar-Kitarović"])
     assert bulk.link("Who is Grabar-Kitarović?") == []
+
+
+def test_relation_examples_follow_the_active_facts() -> None:
+    """A few active facts per relation, so a relation's phrasing is read without a scan; the revision
+    says when they changed."""
+    graph = FactGraph()
+    limit = FactGraph.RELATION_EXAMPLES
+    facts = [
+        Fact(f"City {i}", "country", "Kefania", sentence=f"City {i} is a city in Kefania.") for i in range(5)
+    ]
+    graph.put_many((fact, None) for fact in facts)
+    revision, examples = graph.relation_examples()
+    assert [f.id for f in examples["country"]] == [f.id for f in facts[:limit]]
+    graph.drop(facts[0].id)
+    later, examples = graph.relation_examples()
+    assert later != revision
+    assert facts[0].id not in {f.id for f in examples["country"]}
+    # Superseded facts are not examples: only the active version of (subject, relation) counts.
+    moved = Fact(
+        "City 1", "country", "Ostria", sentence="City 1 is a city in Ostria.", added_at=facts[1].added_at + 1
+    )
+    graph.put(moved)
+    assert facts[1].id not in {f.id for f in graph.relation_examples()[1]["country"]}
+    graph.drop(moved.id)  # the earlier version is active again, and an example again
+    assert facts[1].id in {f.id for f in graph.relation_examples()[1]["country"]}
+    for fact in facts[1:]:
+        graph.drop(fact.id)
+    assert "country" not in graph.relation_examples()[1]
+    # A bulk-built graph has the same examples as one built fact by fact.
+    bulk = FactGraph.from_records((fact, None) for fact in facts)
+    assert [f.id for f in bulk.relation_examples()[1]["country"]] == [f.id for f in facts[:limit]]

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from memory.lexical import content_terms, hop_terms, question_terms, stem, word_fit
+from memory.lexical import content_terms, hop_terms, question_terms, relation_word_weights, stem, word_fit
 
 
 def test_inflections_of_one_word_meet() -> None:
@@ -36,3 +36,24 @@ def test_word_fit_counts_repeats_and_penalises_going_past_the_question() -> None
     assert twice > thrice > once
     assert word_fit(Counter(), spouse) == 0.0
     assert word_fit(words, Counter()) == 0.0
+
+
+def test_a_word_several_relations_use_weighs_less() -> None:
+    country = hop_terms("country", "is a city in")  # country, city
+    campus = hop_terms("campus city", "is located in")  # campu, city
+    mayor = hop_terms("mayor", "The mayor of is")  # mayor
+    weights = relation_word_weights([country, campus, mayor])
+    assert weights == {"country": 1.0, "city": 0.5, "campu": 1.0, "mayor": 1.0}
+    words = question_terms("Who is the city leader of Moldrin?", ["Moldrin"])  # city, lead
+    # Equal weights: the country hop matches "city" as well as the mayor hop matches nothing at all.
+    assert word_fit(words, Counter(country)) == pytest.approx(0.5)
+    # Weighted: the shared word is worth half (matched 0.5 of the path's 1.5 and the question's 1.5).
+    assert word_fit(words, Counter(country), weights) == pytest.approx(1 / 3)
+    assert word_fit(words, Counter(mayor), weights) == 0.0
+    # A word no relation uses weighs 1 (matched 1 of the question's 1.5), and no weights is equal weights.
+    assert word_fit(words, Counter({"lead": 1}), weights) == pytest.approx(0.8)
+    assert (
+        word_fit(words, Counter({"lead": 1}), {})
+        == word_fit(words, Counter({"lead": 1}))
+        == pytest.approx(2 / 3)
+    )

@@ -294,3 +294,27 @@ def test_a_dense_hit_about_another_named_subject_is_not_evidence(memory: Memory)
     assert not kept.gated
     assert kept.sentences[0] == "Mira Castellane is associated with the sport of chess."
     assert kept.evidence["decided_by"] == "dense hits close to the question"
+
+
+CITIES = [
+    ("Thurndra Sapis", "birthplace", "Moldrin", "Thurndra Sapis was born in Moldrin."),
+    ("Moldrin", "country", "Kefania", "Moldrin is a city in Kefania."),
+    ("Moldrin", "mayor", "Tessa Quill", "The mayor of Moldrin is Tessa Quill."),
+    ("Kefania", "head of state", "Hivrynd Namvyrn", "The head of state of Kefania is Hivrynd Namvyrn."),
+    ("Velra University", "campus city", "Moldrin", "Velra University is located in Moldrin."),
+    ("Tessa Quill", "alma mater", "Velra University", "Tessa Quill studied at Velra University."),
+    ("Hivrynd Namvyrn", "birthplace", "Thanra", "Hivrynd Namvyrn was born in Thanra."),
+]
+
+
+def test_a_word_two_relations_share_does_not_pick_the_relation(tmp_path: Path) -> None:
+    """ "City" is in the country relation's phrasing ("is a city in") and in another relation's label
+    ("campus city"), so it is weak evidence for either; "city leader" is the mayor."""
+    cities = background_memory(tmp_path, CITIES)
+    question = "Who is Thurndra Sapis' birthplace's city leader?"
+    found = cities.retrieve(question)
+    assert [f.fact.object for f in found.facts] == ["Moldrin", "Tessa Quill"]
+    equal = ChainRetriever(cities.store, cities.graph, RetrievalConfig(word_weights="equal"))
+    assert [f.fact.object for f in equal.retrieve(question).facts] == ["Moldrin", "Kefania"]
+    with pytest.raises(ValueError, match="word_weights must be relations or equal"):
+        RetrievalConfig(word_weights="idf")  # type: ignore[arg-type]
