@@ -194,6 +194,7 @@ class FactGraph:
             self.relations_revision += 1
 
     def _count_relation(self, fact: Fact) -> None:
+        """Count an active fact under its relation, and keep it as an example while there are few."""
         self._relation_sizes[fact.relation] += 1
         examples = self._relation_examples.setdefault(fact.relation, {})
         if len(examples) < self.RELATION_EXAMPLES:

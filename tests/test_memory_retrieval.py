@@ -316,5 +316,19 @@ def test_a_word_two_relations_share_does_not_pick_the_relation(tmp_path: Path) -
     assert [f.fact.object for f in found.facts] == ["Moldrin", "Tessa Quill"]
     equal = ChainRetriever(cities.store, cities.graph, RetrievalConfig(word_weights="equal"))
     assert [f.fact.object for f in equal.retrieve(question).facts] == ["Moldrin", "Kefania"]
+    # The weights follow the memory: a third relation using "city" lowers its weight again.
+    retriever = ChainRetriever(cities.store, cities.graph, RetrievalConfig())
+    assert retriever.word_weights()["city"] == pytest.approx(1 / 2)
+    cities.add(
+        [
+            Fact(
+                "Moldrin",
+                "city council",
+                "Moldrin Assembly",
+                sentence="The council of Moldrin is Moldrin Assembly.",
+            )
+        ]
+    )
+    assert retriever.word_weights()["city"] == pytest.approx(1 / 3)
     with pytest.raises(ValueError, match="word_weights must be relations or equal"):
         RetrievalConfig(word_weights="idf")  # type: ignore[arg-type]
