@@ -51,6 +51,12 @@ VARIANTS = (
         "greedy walk + std gate, N unknown (before)", "chain", False, (("walk", "greedy"), ("gate", "std"))
     ),
     Variant("beam + std gate, N unknown (ablation)", "chain", False, (("gate", "std"),)),
+    Variant(
+        "beam + evidence gate, equal word weights, N unknown (ablation)",
+        "chain",
+        False,
+        (("word_weights", "equal"),),
+    ),
     Variant("dense + std gate, N given", "dense", True, (("gate", "std"),)),
 )
 
