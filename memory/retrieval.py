@@ -29,7 +29,7 @@ import numpy as np
 from memory.embedder import embed
 from memory.facts import Fact, Retrieval, ScoredFact
 from memory.graph import FactGraph
-from memory.lexical import hop_terms, question_terms, relation_word_weights, word_fit
+from memory.lexical import content_terms, hop_terms, question_terms, relation_word_weights, word_fit
 from memory.settings import YamlSettings
 from memory.slots import names_other_subject
 from memory.store import FactStore
@@ -263,7 +263,7 @@ class ChainRetriever:
         if revision != self.graph.relations_revision:
             revision, examples = self.graph.relation_examples()
             words = [
-                hop_terms(relation, "").union(*(self._terms(fact) for fact in facts))
+                frozenset(content_terms(relation)).union(*(self._terms(fact) for fact in facts))
                 for relation, facts in examples.items()
             ]
             weights = relation_word_weights(words)
