@@ -57,6 +57,12 @@ VARIANTS = (
         False,
         (("word_weights", "equal"),),
     ),
+    Variant(
+        "beam + evidence gate, paths read with the start's name only, N unknown (ablation)",
+        "chain",
+        False,
+        (("path_start", "name"),),
+    ),
     Variant("dense + std gate, N given", "dense", True, (("gate", "std"),)),
 )
 

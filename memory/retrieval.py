@@ -37,7 +37,7 @@ from memory.store import FactStore
 GateName = Literal["evidence", "std", "none"]
 WordWeightsName = Literal["relations", "equal"]
 WalkName = Literal["beam", "greedy"]
-PathStartName = Literal["name", "placeholder"]
+PathStartName = Literal["name", "placeholder", "both"]
 
 
 @dataclass(frozen=True)
@@ -96,12 +96,17 @@ class RetrievalConfig(YamlSettings):
     # and questions about the same entities, share them. This many are kept (least recently used dropped
     # first; a few KB each); 0 turns the cache off.
     path_cache_size: int = 20_000
-    # How a path's description names its start: "name" (the entity's name, the default) or
-    # "placeholder" (`path_placeholder` for every start). A placeholder makes a description depend on
-    # its relations alone, so paths of other starts share its cached embedding: much faster in a large
-    # memory, at some cost in accuracy (results/README.md, "Path descriptions without the start's name").
-    path_start: PathStartName = "name"
+    # How a path's description names its start: "name" (the entity's name), "placeholder"
+    # (`path_placeholder` for every start) or "both" (the default). A placeholder makes a description
+    # depend on its relations alone, so paths of other starts share its cached embedding; and an
+    # unfamiliar name no longer outweighs the relation words in it. "both": the beam searches with the
+    # placeholder reading, then the `named_candidates` best candidates are read again with the start's
+    # name and choose on the mean of the two readings; the gate reads the named reading's gain, for
+    # which `min_path_gain` was set. What each did is in results/README.md ("Paths read with and
+    # without the start's name").
+    path_start: PathStartName = "both"
     path_placeholder: str = "it"
+    named_candidates: int = 8
     # Ablations: the paper's gate (std of the top-k dense scores at or below gate_std: irrelevant) and
     # the greedy walk (cosine of question and relation label at or above min_relevance).
     gate_std: float = 0.1
@@ -115,11 +120,13 @@ class RetrievalConfig(YamlSettings):
             raise ValueError(f"retrieval walk must be beam or greedy, got {self.walk!r}")
         if self.word_weights not in ("relations", "equal"):
             raise ValueError(f"retrieval word_weights must be relations or equal, got {self.word_weights!r}")
-        if self.path_start not in ("name", "placeholder"):
-            raise ValueError(f"retrieval path_start must be name or placeholder, got {self.path_start!r}")
+        if self.path_start not in ("name", "placeholder", "both"):
+            raise ValueError(
+                f"retrieval path_start must be name, placeholder or both, got {self.path_start!r}"
+            )
         if not self.path_placeholder.strip():
             raise ValueError("retrieval path_placeholder must not be empty")
-        for name in ("beam_width", "max_hops", "dense_k", "gate_k", "propose_k"):
+        for name in ("beam_width", "max_hops", "dense_k", "gate_k", "propose_k", "named_candidates"):
             if getattr(self, name) < 1:
                 raise ValueError(f"retrieval {name} must be at least 1, got {getattr(self, name)}")
         if self.path_cache_size < 0:
@@ -194,6 +201,7 @@ class DenseRetriever:
 
 @dataclass
 class _Path:
+    start: str  # the entity the path starts from
     end: str  # the entity the path has reached
     facts: list[ScoredFact]
     visited: frozenset[str]
@@ -202,10 +210,15 @@ class _Path:
     base: float  # the similarity of the start's name alone
     terms: Counter[str]  # the content words of the path's hops (`memory.lexical`)
     word_fit: float  # F1 of the question's content words against them
+    # With `path_start` "both": similarity minus base of the reading with the start's name, which the
+    # gate reads (similarity and base are then the means of the two readings).
+    named_gain: float | None = None
 
     @property
     def gain(self) -> float:
-        return self.similarity - self.base
+        """What the gate reads: how much the path brings the text closer to the question than the
+        start's name alone."""
+        return self.similarity - self.base if self.named_gain is None else self.named_gain
 
     def fit(self, config: RetrievalConfig) -> float:
         """How well the whole path reads as the question: similarity plus weighted word fit."""
@@ -283,11 +296,11 @@ class ChainRetriever:
 
     # ------------------------------------------------------------ search
 
-    def _descriptions(self, start: str, path: list[Fact]) -> tuple[str, str]:
+    def _descriptions(self, start: str, path: list[Fact], by_name: bool) -> tuple[str, str]:
         """The path read as text twice: nested relation labels ("the ruler of country of X") and the
         sources' own phrasings in order ("X lies in the country of The ruler of is"); X is the start's
-        name, or the placeholder (`path_start`)."""
-        named = start if self.config.path_start == "name" else self.config.path_placeholder
+        name (`by_name`), or the placeholder."""
+        named = start if by_name else self.config.path_placeholder
         by_label = named
         by_phrase = named
         for fact in path:
@@ -312,10 +325,17 @@ class ChainRetriever:
                     cache.popitem(last=False)
         return np.stack([known[text] for text in texts])
 
-    def path_similarity(self, question_vector: np.ndarray, start: str, paths: list[list[Fact]]) -> np.ndarray:
-        """Whole-path scores: the question's cosine with both readings of each path, summed. A relation the
-        question asks about brings the text closer to it; one it does not ask about moves it away."""
-        texts = [text for path in paths for text in self._descriptions(start, path)]
+    def path_similarity(
+        self, question_vector: np.ndarray, starts: list[str], paths: list[list[Fact]], by_name: bool
+    ) -> np.ndarray:
+        """Whole-path scores: the question's cosine with both readings of each path (from the start of
+        the same index), summed. A relation the question asks about brings the text closer to it; one
+        it does not ask about moves it away."""
+        texts = [
+            text
+            for start, path in zip(starts, paths, strict=True)
+            for text in self._descriptions(start, path, by_name)
+        ]
         cosines = self._text_vectors(texts) @ question_vector
         return cosines[0::2] + cosines[1::2]
 
@@ -338,7 +358,7 @@ class ChainRetriever:
         for start in dict.fromkeys(starts):
             # The start's name alone is scored in the same embedding batch as the first hop's paths
             # (one encoder call fewer per start); a start with nowhere to go is not scored at all.
-            beam = [_Path(start, [], frozenset([start]), 0.0, False, 0.0, Counter(), 0.0)]
+            beam = [_Path(start, start, [], frozenset([start]), 0.0, False, 0.0, Counter(), 0.0)]
             for depth in range(limit):
                 extensions: list[tuple[_Path, Fact]] = []
                 for path in beam:
@@ -359,8 +379,9 @@ class ChainRetriever:
                 if not extensions:
                     break
                 paths = [[*(x.fact for x in p.facts), f] for p, f in extensions]
+                read = [[], *paths] if depth == 0 else paths
                 similarities = self.path_similarity(
-                    question_vector, start, [[], *paths] if depth == 0 else paths
+                    question_vector, [start] * len(read), read, by_name=config.path_start == "name"
                 )
                 if depth == 0:
                     beam[0].similarity = beam[0].base = float(similarities[0])
@@ -371,6 +392,7 @@ class ChainRetriever:
                     terms = path.terms + Counter(self._terms(fact))
                     grown.append(
                         _Path(
+                            start,
                             fact.object,
                             [*path.facts, ScoredFact(fact, float(similarity) - path.similarity)],
                             path.visited | {fact.object},
@@ -386,18 +408,56 @@ class ChainRetriever:
                 by_length.setdefault(depth + 1, []).extend(beam)
         return by_length
 
-    def choose(self, by_length: dict[int, list[_Path]], n_hops: int | None) -> _Path | None:
-        """With the hop count known, the best path of that length (or of the longest reached), an edit
-        breaking near ties; unknown, the best-fitting path, plus `hop_prior` per hop, over every length: a
-        path stops where no relation brings it closer to the question."""
-        config = self.config
+    def candidates(
+        self, question_vector: np.ndarray, by_length: dict[int, list[_Path]], n_hops: int | None
+    ) -> list[_Path]:
+        """The paths the choice is made among: with the hop count known, those of that length (or of the
+        longest reached), else those of every length; with `path_start` "both", the best
+        `named_candidates` of them, read again with their start's name."""
         lengths = [length for length, paths in by_length.items() if length > 0 and paths]
         if not lengths:
+            return []
+        if n_hops is not None:
+            pool = list(by_length[min(n_hops, max(lengths))])
+        else:
+            pool = [path for length in lengths for path in by_length[length]]
+        if self.config.path_start != "both":
+            return pool
+        return self.read_with_names(question_vector, pool)
+
+    def read_with_names(self, question_vector: np.ndarray, pool: list[_Path]) -> list[_Path]:
+        """The best `named_candidates` paths of the pool (by fit on the placeholder reading), each now
+        scored on the mean of its placeholder reading and its reading with the start's name; the gate
+        gets the named reading's gain. New paths: the beam's own are left as they were."""
+        config = self.config
+        best = sorted(pool, key=lambda p: p.fit(config), reverse=True)[: config.named_candidates]
+        starts = list(dict.fromkeys(path.start for path in best))
+        read = self.path_similarity(
+            question_vector,
+            [*starts, *(path.start for path in best)],
+            [*([] for _ in starts), *([scored.fact for scored in path.facts] for path in best)],
+            by_name=True,
+        )
+        named_base = dict(zip(starts, read[: len(starts)].tolist(), strict=True))
+        return [
+            replace(
+                path,
+                similarity=(path.similarity + named) / 2,
+                base=(path.base + named_base[path.start]) / 2,
+                named_gain=named - named_base[path.start],
+            )
+            for path, named in zip(best, read[len(starts) :].tolist(), strict=True)
+        ]
+
+    def choose(self, candidates: list[_Path], n_hops: int | None) -> _Path | None:
+        """With the hop count known, the best of the candidates (all of that length), an edit breaking
+        near ties; unknown, the best-fitting path, plus `hop_prior` per hop, over every length: a path
+        stops where no relation brings it closer to the question."""
+        config = self.config
+        if not candidates:
             return None
         if n_hops is not None:
-            paths = by_length[min(n_hops, max(lengths))]
-            return max(paths, key=lambda p: p.rank(config))
-        candidates = [path for length in lengths for path in by_length[length]]
+            return max(candidates, key=lambda p: p.rank(config))
         return max(candidates, key=lambda p: p.fit(config) + config.hop_prior * len(p.facts))
 
     def beam_search(
@@ -410,7 +470,8 @@ class ChainRetriever:
         """The best whole path from any start, and how much it gained over naming the start alone (the
         gate reads the similarity gain only: the word fit picks among paths, it is not evidence)."""
         limit = min(n_hops or self.config.max_hops, self.config.max_hops)
-        chosen = self.choose(self.paths_by_length(question_vector, starts, limit, words), n_hops)
+        by_length = self.paths_by_length(question_vector, starts, limit, words)
+        chosen = self.choose(self.candidates(question_vector, by_length, n_hops), n_hops)
         return (chosen.facts, chosen.gain) if chosen else ([], 0.0)
 
     def greedy_walk(self, question_vector: np.ndarray, starts: list[str], limit: int) -> list[ScoredFact]:

@@ -268,7 +268,9 @@ def test_placeholder_paths_read_alike_for_every_start_and_still_find_the_chain(w
     config = RetrievalConfig.from_yaml(Path(__file__).parents[1] / "memory" / "configs" / "fast_paths.yaml")
     assert config.path_start == "placeholder"
     retriever = ChainRetriever(world.store, world.graph, config)
-    assert retriever._descriptions("Velkor Daan", []) == retriever._descriptions("Idra Polk", [])
+    assert retriever._descriptions("Velkor Daan", [], by_name=False) == retriever._descriptions(
+        "Idra Polk", [], by_name=False
+    )
     found = retriever.retrieve(WORLD_QUESTION)
     assert found.sentences == [
         "Velkor Daan is employed by Quennet Works.",
@@ -276,7 +278,7 @@ def test_placeholder_paths_read_alike_for_every_start_and_still_find_the_chain(w
     ]
     unrelated = retriever.retrieve("How many legs does a spider have?")
     assert unrelated.gated
-    with pytest.raises(ValueError, match="path_start must be name or placeholder"):
+    with pytest.raises(ValueError, match="path_start must be name, placeholder or both"):
         RetrievalConfig(path_start="nickname")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="path_placeholder must not be empty"):
         RetrievalConfig(path_start="placeholder", path_placeholder=" ")
@@ -314,7 +316,11 @@ def test_a_word_two_relations_share_does_not_pick_the_relation(tmp_path: Path) -
     question = "Who is Thurndra Sapis' birthplace's city leader?"
     found = cities.retrieve(question)
     assert [f.fact.object for f in found.facts] == ["Moldrin", "Tessa Quill"]
-    equal = ChainRetriever(cities.store, cities.graph, RetrievalConfig(word_weights="equal"))
+    # Read with the start's name only (where the weights were measured), equal weights go to the country.
+    named = RetrievalConfig(path_start="name")
+    weighted = ChainRetriever(cities.store, cities.graph, named)
+    assert [f.fact.object for f in weighted.retrieve(question).facts] == ["Moldrin", "Tessa Quill"]
+    equal = ChainRetriever(cities.store, cities.graph, named.with_overrides(word_weights="equal"))
     assert [f.fact.object for f in equal.retrieve(question).facts] == ["Moldrin", "Kefania"]
     # The weights follow the memory: a third relation using "city" lowers its weight again.
     retriever = ChainRetriever(cities.store, cities.graph, RetrievalConfig())
