@@ -2,9 +2,11 @@
 
 The default (`ChainRetriever` with the evidence gate and beam search):
 1. entity linking finds the entities of the memory the question names, by name or alias;
-2. a beam search follows active facts from each of them, scoring whole paths with the relation scorer
-   (question, path so far, candidate relation); with the hop count unknown a path stops where no
-   relation fits, and no entity is visited twice;
+2. a beam search follows active facts from each of them: the relation scorer (question, path so far,
+   candidate relation) proposes relations, and whole paths are scored by how their descriptions read
+   against the question, first with a placeholder for the start's name, then the best few again with
+   the name (`path_start`); with the hop count unknown a path stops where no relation fits, and no
+   entity is visited twice;
 3. the gate reads that evidence: a path of fitting relations from a named entity makes the memory
    relevant. A question that names nothing of the memory can still be about it (with edits only, the
    edit is often about a later hop, whose subject the question only describes), so dense hits count as

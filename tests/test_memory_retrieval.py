@@ -338,3 +338,67 @@ def test_a_word_two_relations_share_does_not_pick_the_relation(tmp_path: Path) -
     assert retriever.word_weights()["city"] == pytest.approx(1 / 3)
     with pytest.raises(ValueError, match="word_weights must be relations or equal"):
         RetrievalConfig(word_weights="idf")  # type: ignore[arg-type]
+
+
+def test_both_readings_choose_among_the_best_candidates_read_with_the_name(world: Memory) -> None:
+    """`path_start` "both": the beam's best `named_candidates` paths are read again with the start's name,
+    choose on the mean of the two readings, and the gate gets the named reading's gain."""
+    from memory.embedder import embed
+    from memory.lexical import question_terms
+
+    config = RetrievalConfig(named_candidates=2)
+    assert RetrievalConfig().path_start == "both"
+    retriever = ChainRetriever(world.store, world.graph, config)
+    vector = embed([WORLD_QUESTION])[0]
+    links = world.graph.start_links(WORLD_QUESTION)
+    starts = [link.entity for link in links]
+    words = question_terms(WORLD_QUESTION, [*starts, *(link.surface for link in links)])
+    by_length = retriever.paths_by_length(vector, starts, config.max_hops, words)
+    searched = [path for length, paths in by_length.items() if length > 0 for path in paths]
+    assert len(searched) > 2
+    chosen_among = retriever.candidates(vector, by_length, None)
+    assert len(chosen_among) == 2
+    best_searched = sorted(searched, key=lambda p: p.fit(config), reverse=True)[:2]
+    for read, searched_path in zip(chosen_among, best_searched, strict=True):
+        facts = [scored.fact for scored in read.facts]
+        assert facts == [scored.fact for scored in searched_path.facts]
+        named, named_base = retriever.path_similarity(vector, [read.start] * 2, [facts, []], by_name=True)
+        assert read.named_gain == pytest.approx(named - named_base, abs=1e-5)
+        assert read.gain == read.named_gain
+        assert read.similarity == pytest.approx((searched_path.similarity + named) / 2, abs=1e-5)
+        assert searched_path.named_gain is None  # the beam's own paths are left as they were
+    found = retriever.retrieve(WORLD_QUESTION)
+    assert [f.fact.object for f in found.facts] == ["Quennet Works", "Brasmoor"]
+    with pytest.raises(ValueError, match="named_candidates must be at least 1"):
+        RetrievalConfig(named_candidates=0)
+
+
+@pytest.fixture(scope="module")
+def stress_world(tmp_path_factory: pytest.TempPathFactory) -> Memory:
+    """The development stress world: seed 1 of `evals.stress_world` (the shipped seed 2 is held out)."""
+    from evals.stress_world import StressWorld, cases_json
+
+    folder = tmp_path_factory.mktemp("stress")
+    data = folder / "stress_world_seed1.json"
+    data.write_text(cases_json(StressWorld(1).make_cases()), encoding="utf-8")
+    memory = Memory.open(folder / "store")
+    memory.load_file(data, format="mquake", with_kg=True)
+    return memory
+
+
+@pytest.mark.parametrize(
+    ("question", "relations"),
+    [
+        ("What is Kaèvith's city leader's mother tongue?", ["mayor", "native language"]),
+        ("Tell me the university the elected head of New Bene attended.", ["mayor", "alma mater"]),
+        ("What is the river fed by the river that Boktrethni lies on?", ["river", "flows into"]),
+    ],
+)
+def test_the_placeholder_reading_finds_relations_an_unfamiliar_name_drowns(
+    stress_world: Memory, question: str, relations: list[str]
+) -> None:
+    """Read with the start's name alone, these paraphrased questions take another path: the name's
+    tokens weigh as much in the description's embedding as the relations do."""
+    assert [f.fact.relation for f in stress_world.retrieve(question).facts] == relations
+    named = ChainRetriever(stress_world.store, stress_world.graph, RetrievalConfig(path_start="name"))
+    assert [f.fact.relation for f in named.retrieve(question).facts] != relations
