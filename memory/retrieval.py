@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
@@ -425,14 +426,16 @@ class ChainRetriever:
             pool = [path for length in lengths for path in by_length[length]]
         if self.config.path_start != "both":
             return pool
-        return self.read_with_names(question_vector, pool)
+        return self.read_with_names(question_vector, pool, n_hops)
 
-    def read_with_names(self, question_vector: np.ndarray, pool: list[_Path]) -> list[_Path]:
-        """The best `named_candidates` paths of the pool (by fit on the placeholder reading), each now
-        scored on the mean of its placeholder reading and its reading with the start's name; the gate
-        gets the named reading's gain. New paths: the beam's own are left as they were."""
+    def read_with_names(
+        self, question_vector: np.ndarray, pool: list[_Path], n_hops: int | None
+    ) -> list[_Path]:
+        """The best `named_candidates` paths of the pool (by the choice's own key, on the placeholder
+        reading), each now scored on the mean of its placeholder reading and its reading with the start's
+        name; the gate gets the named reading's gain. New paths: the beam's own are left as they were."""
         config = self.config
-        best = sorted(pool, key=lambda p: p.fit(config), reverse=True)[: config.named_candidates]
+        best = sorted(pool, key=self._choice_key(n_hops), reverse=True)[: config.named_candidates]
         starts = list(dict.fromkeys(path.start for path in best))
         read = self.path_similarity(
             question_vector,
@@ -451,16 +454,17 @@ class ChainRetriever:
             for path, named in zip(best, read[len(starts) :].tolist(), strict=True)
         ]
 
+    def _choice_key(self, n_hops: int | None) -> Callable[[_Path], float]:
+        config = self.config
+        if n_hops is not None:
+            return lambda path: path.rank(config)
+        return lambda path: path.fit(config) + config.hop_prior * len(path.facts)
+
     def choose(self, candidates: list[_Path], n_hops: int | None) -> _Path | None:
         """With the hop count known, the best of the candidates (all of that length), an edit breaking
         near ties; unknown, the best-fitting path, plus `hop_prior` per hop, over every length: a path
         stops where no relation brings it closer to the question."""
-        config = self.config
-        if not candidates:
-            return None
-        if n_hops is not None:
-            return max(candidates, key=lambda p: p.rank(config))
-        return max(candidates, key=lambda p: p.fit(config) + config.hop_prior * len(p.facts))
+        return max(candidates, key=self._choice_key(n_hops)) if candidates else None
 
     def beam_search(
         self,
