@@ -82,17 +82,17 @@ def asked_questions(records: list[dict]) -> Asked:
     return asked
 
 
-def _beams(
-    memory: Memory, asked: Asked, vectors: np.ndarray, config: RetrievalConfig
-) -> list[tuple[str, list, list]]:
-    """Each asked question's candidate paths (every length) under `config`; `vectors` are the
-    questions'."""
+Beam = tuple[str, list, np.ndarray, dict]  # (kind, chain, question vector, paths by length)
+
+
+def _beams(memory: Memory, asked: Asked, vectors: np.ndarray, config: RetrievalConfig) -> list[Beam]:
+    """Each asked question's beam (paths by length) under `config`; `vectors` are the questions'."""
     retriever = ChainRetriever(memory.store, memory.graph, config)
     beams = []
     for (kind, question, chain), vector in zip(asked, vectors, strict=True):
         starts, words = linked(memory, question)
         paths = retriever.paths_by_length(vector, starts, config.max_hops, words) if starts else {}
-        beams.append((kind, chain, retriever.candidates(vector, paths, None)))
+        beams.append((kind, chain, vector, paths))
     return beams
 
 
@@ -100,11 +100,13 @@ def _vectors(asked: Asked) -> np.ndarray:
     return embed([question for _, question, _ in asked], batch_size=256)
 
 
-def _exact_rates(memory: Memory, beams: list[tuple[str, list, list]], config: RetrievalConfig) -> dict:
+def _exact_rates(memory: Memory, beams: list[Beam], config: RetrievalConfig) -> dict:
+    """The choice under `config` among each beam's candidates (with `path_start` both, the ones `config`
+    picks to read again with the start's name), as retrieval makes it."""
     chooser = ChainRetriever(memory.store, memory.graph, config)
     exact: dict[str, list[bool]] = {"multi-hop": [], "single-hop": []}
-    for kind, chain, candidates in beams:
-        chosen = chooser.choose(candidates, None)
+    for kind, chain, vector, by_length in beams:
+        chosen = chooser.choose(chooser.candidates(vector, by_length, None), None)
         got = [(f.fact.subject, f.fact.object) for f in chosen.facts] if chosen else []
         exact[kind].append(got == chain)
     return {kind: float(np.mean(flags)) for kind, flags in exact.items()}

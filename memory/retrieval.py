@@ -213,8 +213,8 @@ class _Path:
     base: float  # the similarity of the start's name alone
     terms: Counter[str]  # the content words of the path's hops (`memory.lexical`)
     word_fit: float  # F1 of the question's content words against them
-    # With `path_start` "both": similarity minus base of the reading with the start's name, which the
-    # gate reads (similarity and base are then the means of the two readings).
+    # With `path_start` "both": the gain of the reading with the start's name, which the gate reads
+    # (similarity is then the mean of the two readings; base stays the placeholder reading's).
     named_gain: float | None = None
 
     @property
@@ -448,7 +448,6 @@ class ChainRetriever:
             replace(
                 path,
                 similarity=(path.similarity + named) / 2,
-                base=(path.base + named_base[path.start]) / 2,
                 named_gain=named - named_base[path.start],
             )
             for path, named in zip(best, read[len(starts) :].tolist(), strict=True)
