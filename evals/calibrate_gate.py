@@ -11,7 +11,9 @@ how many relevant questions keep their evidence and how many unrelated prompts w
   is exactly the question's chain, for one multi-hop and one single-hop question of each training case;
 - the same path gain with `path_start: placeholder` (memory/configs/fast_paths.yaml);
 - the weight of the word fit (`lexical_weight`) in path search, by the same exact-chain rate (the beam
-  is searched again for each weight, since the weight also decides which paths the beam keeps).
+  is searched again for each weight, since the weight also decides which paths the beam keeps);
+- the cosine at which a question word matches a path's nearest word (`near_word_cosine`), by the same
+  exact-chain rate, the beam searched again for each.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ def path_gains(memory: Memory, questions: list[str], config: RetrievalConfig | N
 
 HOP_PRIORS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.1)
 LEXICAL_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
+NEAR_WORD_COSINES = (None, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8)
 Asked = list[tuple[str, str, list[tuple[str, str]]]]
 
 
@@ -91,7 +94,13 @@ def _beams(memory: Memory, asked: Asked, vectors: np.ndarray, config: RetrievalC
     beams = []
     for (kind, question, chain), vector in zip(asked, vectors, strict=True):
         starts, words = linked(memory, question)
-        paths = retriever.paths_by_length(vector, starts, config.max_hops, words) if starts else {}
+        paths = (
+            retriever.paths_by_length(
+                vector, starts, config.max_hops, words, retriever.word_nearness(question)
+            )
+            if starts
+            else {}
+        )
         beams.append((kind, chain, vector, paths))
     return beams
 
@@ -139,6 +148,21 @@ def lexical_weight_table(
     return rows
 
 
+def near_word_table(
+    memory: Memory, records: list[dict], cosines: tuple[float | None, ...] = NEAR_WORD_COSINES
+) -> list[dict]:
+    """Exact-chain rate of multi-hop and single-hop questions for each near-word cosine (None: equal
+    words only)."""
+    asked = asked_questions(records)
+    vectors = _vectors(asked)
+    rows = []
+    for cosine in cosines:
+        config = RetrievalConfig(near_word_cosine=cosine)
+        beams = _beams(memory, asked, vectors, config)
+        rows.append({"near_word_cosine": cosine, **_exact_rates(memory, beams, config)})
+    return rows
+
+
 def top_dense(memory: Memory, questions: list[str]) -> np.ndarray:
     dense = memory.retriever("dense")
     return np.array([dense.dense(v, 1)[0].score for v in embed(questions, batch_size=256)])
@@ -166,6 +190,7 @@ def main() -> None:
         single_dense, unrelated_dense = top_dense(memory, single), top_dense(memory, unrelated)
         priors = hop_prior_table(memory, records)
         lexical = lexical_weight_table(memory, records)
+        near = near_word_table(memory, records)
         memory.close()
     print("min_path_gain | multi-hop kept | single-hop kept | unrelated prompts with a path")
     for threshold in (0.0, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25):
@@ -187,6 +212,10 @@ def main() -> None:
     print("lexical_weight | multi-hop exact chain | single-hop exact chain")
     for row in lexical:
         print(f"{row['lexical_weight']:.2f} | {row['multi-hop']:.3f} | {row['single-hop']:.3f}")
+    print("near_word_cosine | multi-hop exact chain | single-hop exact chain")
+    for row in near:
+        cosine = "equal words" if row["near_word_cosine"] is None else f"{row['near_word_cosine']:.2f}"
+        print(f"{cosine} | {row['multi-hop']:.3f} | {row['single-hop']:.3f}")
 
 
 if __name__ == "__main__":

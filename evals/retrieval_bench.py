@@ -16,7 +16,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +41,8 @@ class Variant:
     changes: tuple[tuple[str, object], ...] = ()
 
     def config(self, base: RetrievalConfig) -> RetrievalConfig:
-        return base.with_overrides(**dict(self.changes))
+        # `replace`, not `with_overrides`: a change to None (a setting turned off) is meant.
+        return replace(base, **dict(self.changes))
 
 
 VARIANTS = (
@@ -62,6 +63,12 @@ VARIANTS = (
         "chain",
         False,
         (("path_start", "name"),),
+    ),
+    Variant(
+        "beam + evidence gate, equal words only in the word fit, N unknown (ablation)",
+        "chain",
+        False,
+        (("near_word_cosine", None),),
     ),
     Variant("dense + std gate, N given", "dense", True, (("gate", "std"),)),
 )

@@ -15,13 +15,19 @@ A word that several relations of the memory use tells less about which one a que
 "city" in a question is no evidence for either. `relation_word_weights` gives each word the weight 1/n,
 n the number of relations using it, and `word_fit` counts matches with those weights (inverse document
 frequency, with relations as the documents).
+
+Questions paraphrase relations ("waterway" for the river relation, "nation" for country, "boss" for chief
+executive), and exact words miss those. With a `nearness` (`RetrievalConfig.word_match`), a question word
+that no path word equals may match the path word nearest to it, worth their similarity: each question
+word matches one path word only, its nearest, so a hop whose label and phrasing are synonyms ("spouse",
+"married") still answers one "married" of the question, not two.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 FUNCTION_WORDS = frozenset(
     {
@@ -96,9 +102,26 @@ def stem(word: str) -> str:
     return word
 
 
+def content_words(text: str) -> list[tuple[str, str]]:
+    """(stem, word) for each of the text's content words, in order, repeats kept."""
+    return [(stem(word), word) for word in _WORD.findall(text.lower()) if word not in FUNCTION_WORDS]
+
+
 def content_terms(text: str) -> list[str]:
     """The stems of the text's content words, in order, repeats kept."""
-    return [stem(word) for word in _WORD.findall(text.lower()) if word not in FUNCTION_WORDS]
+    return [term for term, _ in content_words(text)]
+
+
+def surface_words(texts: Iterable[str]) -> dict[str, str]:
+    """A word to stand for each stem of the texts (the shortest, then the first alphabetically), so
+    that a stem's meaning can be embedded: "marri" reads as nothing, "married" does."""
+    surfaces: dict[str, str] = {}
+    for text in texts:
+        for term, word in content_words(text):
+            known = surfaces.get(term)
+            if known is None or (len(word), word) < (len(known), known):
+                surfaces[term] = word
+    return surfaces
 
 
 def question_terms(question: str, names: Iterable[str]) -> Counter[str]:
@@ -120,15 +143,42 @@ def relation_word_weights(relation_words: Iterable[frozenset[str]]) -> dict[str,
     return {word: 1.0 / count for word, count in counts.items()}
 
 
-def word_fit(question: Counter[str], path: Counter[str], weights: Mapping[str, float] | None = None) -> float:
+def word_fit(
+    question: Counter[str],
+    path: Counter[str],
+    weights: Mapping[str, float] | None = None,
+    nearness: Callable[[str, str], float] | None = None,
+) -> float:
     """F1 of the question's content words against the path's, repeats counted, each word with its weight
-    (`relation_word_weights`; 1 when absent or no weights given); 0 when either is empty."""
+    (`relation_word_weights`; 1 when absent or no weights given); 0 when either is empty.
+
+    `nearness(question word, path word)`: how near two different words are, in [0, 1] (0: not near
+    enough to match). A question word the path does not have matches the path word nearest to it, worth
+    that nearness times the mean of the two words' weights. Each question word has one partner, its
+    equal or else its nearest, and a path word matches at most as many question words as it occurs:
+    the nearest first."""
     weights = weights or {}
 
     def total(counts: Mapping[str, int]) -> float:
         return sum(count * weights.get(term, 1.0) for term, count in counts.items())
 
-    matched = sum(min(count, path[term]) * weights.get(term, 1.0) for term, count in question.items())
+    # Each path word's claimants: (value of one match, how many the question has of that word).
+    claims: dict[str, list[tuple[float, int]]] = {}
+    for term, count in question.items():
+        if term in path:
+            claims.setdefault(term, []).append((weights.get(term, 1.0), count))
+        elif nearness is not None and path:
+            partner, near = max(((word, nearness(term, word)) for word in path), key=lambda pair: pair[1])
+            if near > 0:
+                value = near * (weights.get(term, 1.0) + weights.get(partner, 1.0)) / 2
+                claims.setdefault(partner, []).append((value, count))
+    matched = 0.0
+    for word, claimants in claims.items():
+        room = path[word]
+        for value, count in sorted(claimants, reverse=True):
+            taken = min(room, count)
+            matched += taken * value
+            room -= taken
     if not matched:
         return 0.0
     precision, recall = matched / total(path), matched / total(question)

@@ -32,7 +32,14 @@ import numpy as np
 from memory.embedder import embed
 from memory.facts import Fact, Retrieval, ScoredFact
 from memory.graph import FactGraph
-from memory.lexical import content_terms, hop_terms, question_terms, relation_word_weights, word_fit
+from memory.lexical import (
+    content_terms,
+    hop_terms,
+    question_terms,
+    relation_word_weights,
+    surface_words,
+    word_fit,
+)
 from memory.settings import YamlSettings
 from memory.slots import names_other_subject
 from memory.store import FactStore
@@ -94,6 +101,11 @@ class RetrievalConfig(YamlSettings):
     # `memory.lexical`) or "equal" (the ablation). What each did is in results/README.md ("Words that
     # several relations share").
     word_weights: WordWeightsName = "relations"
+    # Questions paraphrase relations ("waterway", "nation", "boss"): a question word that no word of the
+    # path equals matches the path word nearest to it when their MiniLM cosine is at least this, worth
+    # that cosine (`memory.lexical.word_fit`); None: equal words only (the ablation). What each did is in
+    # results/README.md ("Near words in the word fit").
+    near_word_cosine: float | None = 0.65
     scorer: str | None = None  # relation scorer folder; None: the shipped one
     # Path descriptions depend only on the start and the relations, so the paraphrases of one question,
     # and questions about the same entities, share them. This many are kept (least recently used dropped
@@ -132,6 +144,10 @@ class RetrievalConfig(YamlSettings):
         for name in ("beam_width", "max_hops", "dense_k", "gate_k", "propose_k", "named_candidates"):
             if getattr(self, name) < 1:
                 raise ValueError(f"retrieval {name} must be at least 1, got {getattr(self, name)}")
+        if self.near_word_cosine is not None and not 0 < self.near_word_cosine <= 1:
+            raise ValueError(
+                f"retrieval near_word_cosine must be in (0, 1] or None, got {self.near_word_cosine}"
+            )
         if self.path_cache_size < 0:
             raise ValueError(f"retrieval path_cache_size must be 0 or more, got {self.path_cache_size}")
 
@@ -244,6 +260,8 @@ class ChainRetriever:
         self._phrases: dict[str, str] = {}
         self._hop_terms: dict[str, frozenset[str]] = {}
         self._word_weights: tuple[int, dict[str, float]] = (-1, {})  # (graph revision, weights)
+        self._surfaces: tuple[int, dict[str, str]] = (-1, {})  # (graph revision, stem -> word)
+        self._fact_surfaces: dict[str, str] = {}  # stems of facts phrased unlike their relation's examples
         self._path_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         # A server retrieves for several questions at once on worker threads; the cache is shared.
         self._path_vectors_lock = threading.Lock()
@@ -268,7 +286,53 @@ class ChainRetriever:
         if terms is None:
             terms = hop_terms(fact.relation, self._phrase(fact))
             self._hop_terms[fact.id] = terms
+            if self.config.near_word_cosine is not None:
+                for term, word in surface_words([fact.relation, self._phrase(fact)]).items():
+                    self._fact_surfaces.setdefault(term, word)
         return terms
+
+    def relation_surfaces(self) -> dict[str, str]:
+        """A word for each stem of the memory's relations (labels and their example facts' phrasings),
+        for the near-word match; recomputed only when the graph's relations change, so the same memory
+        gives the same words whatever was asked before."""
+        revision, surfaces = self._surfaces
+        if revision != self.graph.relations_revision:
+            revision, examples = self.graph.relation_examples()
+            surfaces = surface_words(
+                text
+                for relation, facts in examples.items()
+                for text in (relation, *(self._phrase(fact) for fact in facts))
+            )
+            self._surfaces = (revision, surfaces)
+        return surfaces
+
+    def word_nearness(self, question: str) -> Callable[[str, str], float] | None:
+        """How near a question word is to a path word (`RetrievalConfig.near_word_cosine`): the cosine
+        of their MiniLM embeddings when at least the threshold, else 0; None when the setting is off.
+        The question's words and the relations' words are embedded in one call (cached)."""
+        threshold = self.config.near_word_cosine
+        if threshold is None:
+            return None
+        asked = surface_words([question])
+        relations = self.relation_surfaces()
+        texts = list(dict.fromkeys([*asked.values(), *relations.values()]))
+        vectors = dict(zip(texts, self._text_vectors(texts), strict=True)) if texts else {}
+        near: dict[tuple[str, str], float] = {}
+
+        def vector(word: str) -> np.ndarray:
+            if word not in vectors:
+                vectors[word] = self._text_vectors([word])[0]
+            return vectors[word]
+
+        def nearness(term: str, word: str) -> float:
+            key = (term, word)
+            if key not in near:
+                surface = relations.get(word) or self._fact_surfaces.get(word, word)
+                cosine = float(vector(asked.get(term, term)) @ vector(surface))
+                near[key] = cosine if cosine >= threshold else 0.0
+            return near[key]
+
+        return nearness
 
     def word_weights(self) -> dict[str, float]:
         """The word fit's weights (`RetrievalConfig.word_weights`): a relation's words are its label's
@@ -348,13 +412,14 @@ class ChainRetriever:
         starts: list[str],
         limit: int,
         words: Counter[str],
+        nearness: Callable[[str, str], float] | None = None,
     ) -> dict[int, list[_Path]]:
         """Every start's beam at each path length (0: the start's name alone, for a start with facts).
 
         Each hop, the relation scorer proposes the `propose_k` best relations at each path's end; the
         extended paths are scored whole (similarity plus the word fit with `words`, the question's
-        content words) and the best `beam_width` kept (an edit breaks near ties). No entity is visited
-        twice."""
+        content words, matched with `nearness` (`word_nearness`) where no word is equal) and the best
+        `beam_width` kept (an edit breaks near ties). No entity is visited twice."""
         config = self.config
         weights = self.word_weights()
         by_length: dict[int, list[_Path]] = {}
@@ -403,7 +468,7 @@ class ChainRetriever:
                             fact.kind == "edit",
                             path.base,
                             terms,
-                            word_fit(words, terms, weights),
+                            word_fit(words, terms, weights, nearness),
                         )
                     )
                 grown.sort(key=lambda p: p.rank(config), reverse=True)
@@ -471,11 +536,12 @@ class ChainRetriever:
         starts: list[str],
         n_hops: int | None,
         words: Counter[str],
+        nearness: Callable[[str, str], float] | None = None,
     ) -> tuple[list[ScoredFact], float]:
         """The best whole path from any start, and how much it gained over naming the start alone (the
         gate reads the similarity gain only: the word fit picks among paths, it is not evidence)."""
         limit = min(n_hops or self.config.max_hops, self.config.max_hops)
-        by_length = self.paths_by_length(question_vector, starts, limit, words)
+        by_length = self.paths_by_length(question_vector, starts, limit, words, nearness)
         chosen = self.choose(self.candidates(question_vector, by_length, n_hops), n_hops)
         return (chosen.facts, chosen.gain) if chosen else ([], 0.0)
 
@@ -516,7 +582,7 @@ class ChainRetriever:
         if self.config.walk == "greedy":
             return self.greedy_walk(question_vector, starts, n_hops or self.config.max_hops)
         words = question_terms(question, [*starts, *names])
-        facts, gain = self.beam_search(question_vector, starts, n_hops, words)
+        facts, gain = self.beam_search(question_vector, starts, n_hops, words, self.word_nearness(question))
         return facts if gain >= self.config.min_path_gain else []
 
     # ------------------------------------------------------------ retrieval

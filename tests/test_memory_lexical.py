@@ -57,3 +57,52 @@ def test_a_word_several_relations_use_weighs_less() -> None:
         == word_fit(words, Counter({"lead": 1}))
         == pytest.approx(2 / 3)
     )
+
+
+def test_a_paraphrased_word_matches_the_nearest_path_word() -> None:
+    """`nearness` lets "waterway" stand for the river relation's "river", worth how near they are."""
+    near = {("waterway", "riv"): 0.7, ("waterway", "flow"): 0.6, ("hometown", "birthplace"): 0.65}
+
+    def nearness(term: str, word: str) -> float:
+        return near.get((term, word), 0.0)
+
+    words = question_terms("What is the waterway of the hometown of Orla?", ["Orla"])  # waterway, hometown
+    birthplace = Counter(hop_terms("birthplace", "was born in"))  # birthplace, born
+    river = Counter(hop_terms("river", "lies on the river"))  # riv, lie
+    outflow = Counter(hop_terms("flows into", "flows into"))  # flow
+    assert word_fit(words, birthplace + river) == 0.0  # no equal words at all
+    # Matched 0.65 + 0.7 of the question's 2 words and of the path's 4.
+    matched = 0.65 + 0.7
+    expected = 2 * (matched / 4) * (matched / 2) / (matched / 4 + matched / 2)
+    assert word_fit(words, birthplace + river, nearness=nearness) == pytest.approx(expected)
+    # "waterway" takes its nearest word, "river"; going on past it only adds unmatched words.
+    assert word_fit(words, birthplace + river, nearness=nearness) > word_fit(
+        words, birthplace + river + outflow, nearness=nearness
+    )
+    # With no near word matched, nothing is: the same as equal words only.
+    assert word_fit(words, Counter({"mayor": 1}), nearness=nearness) == 0.0
+
+
+def test_a_near_word_does_not_let_one_hop_answer_a_word_asked_twice() -> None:
+    """A spouse hop has two words for one relation ("spouse", "married"). A question asking for it twice
+    must not be matched twice by one hop: each question word matches its equal, or else its nearest, and a
+    path word matches only as many question words as it occurs."""
+    words = question_terms("Who is the person married to the person married to Orla?", ["Orla"])
+    spouse = Counter(hop_terms("spouse", "is married to"))  # spouse, marri
+
+    def nearness(term: str, word: str) -> float:
+        return 0.8 if {term, word} == {"marri", "spouse"} else 0.0
+
+    once, twice = spouse, spouse + spouse
+    assert word_fit(words, once, nearness=nearness) == word_fit(words, once)
+    assert word_fit(words, twice, nearness=nearness) == word_fit(words, twice)
+    assert word_fit(words, twice, nearness=nearness) > word_fit(words, once, nearness=nearness)
+    # Two question words nearest to one path word occurring once: only the nearer one counts.
+    rivers = Counter({"waterway": 1, "stream": 1})
+
+    def to_river(term: str, word: str) -> float:
+        return {"waterway": 0.7, "stream": 0.65}.get(term, 0.0) if word == "riv" else 0.0
+
+    matched = 0.7
+    expected = 2 * (matched / 1) * (matched / 2) / (matched / 1 + matched / 2)
+    assert word_fit(rivers, Counter({"riv": 1}), nearness=to_river) == pytest.approx(expected)
