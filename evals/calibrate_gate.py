@@ -23,6 +23,7 @@ import json
 import random
 import tempfile
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +64,8 @@ def path_gains(memory: Memory, questions: list[str], config: RetrievalConfig | N
     for question, vector in zip(questions, embed(questions, batch_size=256), strict=True):
         starts, words = linked(memory, question)
         if starts:
-            gains.append(retriever.beam_search(vector, starts, None, words)[1])
+            nearness = retriever.word_nearness(question)
+            gains.append(retriever.beam_search(vector, starts, None, words, nearness)[1])
     return np.array(gains)
 
 
@@ -134,33 +136,31 @@ def hop_prior_table(
     ]
 
 
-def lexical_weight_table(
-    memory: Memory, records: list[dict], weights: tuple[float, ...] = LEXICAL_WEIGHTS
-) -> list[dict]:
-    """Exact-chain rate of multi-hop and single-hop questions for each weight of the word fit."""
+def search_setting_table(memory: Memory, records: list[dict], setting: str, values: tuple) -> list[dict]:
+    """Exact-chain rate of multi-hop and single-hop questions for each value of a setting that decides
+    which paths the beam keeps, so the beam is searched again for each."""
     asked = asked_questions(records)
     vectors = _vectors(asked)
     rows = []
-    for weight in weights:
-        config = RetrievalConfig(lexical_weight=weight)
+    for value in values:
+        config = replace(RetrievalConfig(), **{setting: value})
         beams = _beams(memory, asked, vectors, config)
-        rows.append({"lexical_weight": weight, **_exact_rates(memory, beams, config)})
+        rows.append({setting: value, **_exact_rates(memory, beams, config)})
     return rows
+
+
+def lexical_weight_table(
+    memory: Memory, records: list[dict], weights: tuple[float, ...] = LEXICAL_WEIGHTS
+) -> list[dict]:
+    """Exact-chain rate for each weight of the word fit."""
+    return search_setting_table(memory, records, "lexical_weight", weights)
 
 
 def near_word_table(
     memory: Memory, records: list[dict], cosines: tuple[float | None, ...] = NEAR_WORD_COSINES
 ) -> list[dict]:
-    """Exact-chain rate of multi-hop and single-hop questions for each near-word cosine (None: equal
-    words only)."""
-    asked = asked_questions(records)
-    vectors = _vectors(asked)
-    rows = []
-    for cosine in cosines:
-        config = RetrievalConfig(near_word_cosine=cosine)
-        beams = _beams(memory, asked, vectors, config)
-        rows.append({"near_word_cosine": cosine, **_exact_rates(memory, beams, config)})
-    return rows
+    """Exact-chain rate for each near-word cosine (None: equal words only)."""
+    return search_setting_table(memory, records, "near_word_cosine", cosines)
 
 
 def top_dense(memory: Memory, questions: list[str]) -> np.ndarray:
