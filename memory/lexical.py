@@ -17,10 +17,10 @@ n the number of relations using it, and `word_fit` counts matches with those wei
 frequency, with relations as the documents).
 
 Questions paraphrase relations ("waterway" for the river relation, "nation" for country, "boss" for chief
-executive), and exact words miss those. With a `nearness` (`RetrievalConfig.word_match`), a question word
-that no path word equals may match the path word nearest to it, worth their similarity: each question
-word matches one path word only, its nearest, so a hop whose label and phrasing are synonyms ("spouse",
-"married") still answers one "married" of the question, not two.
+executive), and exact words miss those. With a `nearness` (`RetrievalConfig.near_word_cosine`), a
+question word that no path word equals may match the path word nearest to it, worth their similarity:
+each question word matches one path word only, its nearest, so a hop whose label and phrasing are
+synonyms ("spouse", "married") still answers one "married" of the question, not two.
 """
 
 from __future__ import annotations
