@@ -259,8 +259,8 @@ class ChainRetriever:
         self._dense = DenseRetriever(store, config)
         self._phrases: dict[str, str] = {}
         self._hop_terms: dict[str, frozenset[str]] = {}
-        self._word_weights: tuple[int, dict[str, float]] = (-1, {})  # (graph revision, weights)
-        self._surfaces: tuple[int, dict[str, str]] = (-1, {})  # (graph revision, stem -> word)
+        # (graph revision, word fit weights, stem -> a word standing for it): see `_relation_words`.
+        self._relation_vocabulary: tuple[int, dict[str, float], dict[str, str]] = (-1, {}, {})
         self._fact_surfaces: dict[str, str] = {}  # stems of facts phrased unlike their relation's examples
         self._path_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         # A server retrieves for several questions at once on worker threads; the cache is shared.
@@ -291,20 +291,24 @@ class ChainRetriever:
                     self._fact_surfaces.setdefault(term, word)
         return terms
 
-    def relation_surfaces(self) -> dict[str, str]:
-        """A word for each stem of the memory's relations (labels and their example facts' phrasings),
-        for the near-word match; recomputed only when the graph's relations change, so the same memory
-        gives the same words whatever was asked before."""
-        revision, surfaces = self._surfaces
+    def _relation_words(self) -> tuple[dict[str, float], dict[str, str]]:
+        """The memory's relation words, each relation's from its label and its example facts' phrasings:
+        the word fit's weights (1/n for a word n relations use) and a word standing for each stem (for
+        the near-word match). Recomputed only when the graph's relations change, so the same memory gives
+        the same words whatever was asked before."""
+        revision, weights, surfaces = self._relation_vocabulary
         if revision != self.graph.relations_revision:
             revision, examples = self.graph.relation_examples()
-            surfaces = surface_words(
-                text
-                for relation, facts in examples.items()
-                for text in (relation, *(self._phrase(fact) for fact in facts))
+            texts = [
+                [relation, *(self._phrase(fact) for fact in facts)] for relation, facts in examples.items()
+            ]
+            weights = relation_word_weights(
+                frozenset(term for text in relation_texts for term in content_terms(text))
+                for relation_texts in texts
             )
-            self._surfaces = (revision, surfaces)
-        return surfaces
+            surfaces = surface_words(text for relation_texts in texts for text in relation_texts)
+            self._relation_vocabulary = (revision, weights, surfaces)
+        return weights, surfaces
 
     def word_nearness(self, question: str) -> Callable[[str, str], float] | None:
         """How near a question word is to a path word (`RetrievalConfig.near_word_cosine`): the cosine
@@ -314,7 +318,7 @@ class ChainRetriever:
         if threshold is None:
             return None
         asked = surface_words([question])
-        relations = self.relation_surfaces()
+        relations = self._relation_words()[1]
         texts = list(dict.fromkeys([*asked.values(), *relations.values()]))
         vectors = dict(zip(texts, self._text_vectors(texts), strict=True)) if texts else {}
         near: dict[tuple[str, str], float] = {}
@@ -335,20 +339,8 @@ class ChainRetriever:
         return nearness
 
     def word_weights(self) -> dict[str, float]:
-        """The word fit's weights (`RetrievalConfig.word_weights`): a relation's words are its label's
-        and its example facts' phrasings; recomputed only when the graph's relations change."""
-        if self.config.word_weights == "equal":
-            return {}
-        revision, weights = self._word_weights
-        if revision != self.graph.relations_revision:
-            revision, examples = self.graph.relation_examples()
-            words = [
-                frozenset(content_terms(relation)).union(*(self._terms(fact) for fact in facts))
-                for relation, facts in examples.items()
-            ]
-            weights = relation_word_weights(words)
-            self._word_weights = (revision, weights)
-        return weights
+        """The word fit's weights (`RetrievalConfig.word_weights`; see `_relation_words`)."""
+        return {} if self.config.word_weights == "equal" else self._relation_words()[0]
 
     def relation_scores(
         self, question_vector: np.ndarray, facts: list[Fact], path: list[str], hop: int
@@ -412,14 +404,15 @@ class ChainRetriever:
         starts: list[str],
         limit: int,
         words: Counter[str],
-        nearness: Callable[[str, str], float] | None = None,
+        nearness: Callable[[str, str], float] | None,
     ) -> dict[int, list[_Path]]:
         """Every start's beam at each path length (0: the start's name alone, for a start with facts).
 
         Each hop, the relation scorer proposes the `propose_k` best relations at each path's end; the
         extended paths are scored whole (similarity plus the word fit with `words`, the question's
-        content words, matched with `nearness` (`word_nearness`) where no word is equal) and the best
-        `beam_width` kept (an edit breaks near ties). No entity is visited twice."""
+        content words) and the best `beam_width` kept (an edit breaks near ties). No entity is visited
+        twice. `nearness` matches words that are not equal: `word_nearness(question)`, None when the
+        setting is off. It has no default, so no caller scores words differently from retrieval."""
         config = self.config
         weights = self.word_weights()
         by_length: dict[int, list[_Path]] = {}
@@ -536,7 +529,7 @@ class ChainRetriever:
         starts: list[str],
         n_hops: int | None,
         words: Counter[str],
-        nearness: Callable[[str, str], float] | None = None,
+        nearness: Callable[[str, str], float] | None,
     ) -> tuple[list[ScoredFact], float]:
         """The best whole path from any start, and how much it gained over naming the start alone (the
         gate reads the similarity gain only: the word fit picks among paths, it is not evidence)."""

@@ -355,7 +355,8 @@ def test_both_readings_choose_among_the_best_candidates_read_with_the_name(world
     links = world.graph.start_links(WORLD_QUESTION)
     starts = [link.entity for link in links]
     words = question_terms(WORLD_QUESTION, [*starts, *(link.surface for link in links)])
-    by_length = retriever.paths_by_length(vector, starts, config.max_hops, words)
+    nearness = retriever.word_nearness(WORLD_QUESTION)
+    by_length = retriever.paths_by_length(vector, starts, config.max_hops, words, nearness)
     searched = [path for length, paths in by_length.items() if length > 0 for path in paths]
     assert len(searched) > 2
     chosen_among = retriever.candidates(vector, by_length, None)
