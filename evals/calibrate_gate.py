@@ -13,7 +13,11 @@ how many relevant questions keep their evidence and how many unrelated prompts w
 - the weight of the word fit (`lexical_weight`) in path search, by the same exact-chain rate (the beam
   is searched again for each weight, since the weight also decides which paths the beam keeps);
 - the cosine at which a question word matches a path's nearest word (`near_word_cosine`), by the same
-  exact-chain rate, the beam searched again for each.
+  exact-chain rate, the beam searched again for each;
+- the gain a path needs when no question word names its relations (`min_unnamed_path_gain`): how many
+  unrelated prompts keep such a path, against the relevant questions that keep theirs. MQuAKE's
+  questions nearly always share a word with their relations, so the cost side is read on a development
+  world whose questions paraphrase them (`--world`, e.g. `python -m evals.stress_world --seed 1`).
 """
 
 from __future__ import annotations
@@ -55,23 +59,50 @@ def linked(memory: Memory, question: str) -> tuple[list[str], Counter[str]]:
     return starts, question_terms(question, [*starts, *(link.surface for link in links)])
 
 
-def path_gains(memory: Memory, questions: list[str], config: RetrievalConfig | None = None) -> np.ndarray:
+def path_gains(
+    memory: Memory, questions: list[str], config: RetrievalConfig | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The best path's gain for each question that names an entity with outgoing facts (under `config`,
-    default settings otherwise; the threshold itself is lifted so every path counts)."""
+    default settings otherwise; the thresholds themselves are lifted so every path counts), and whether
+    the question's words name its relations (word fit above 0)."""
     config = (config or RetrievalConfig()).with_overrides(min_path_gain=-10.0)
     retriever = ChainRetriever(memory.store, memory.graph, config)
-    gains = []
+    gains, named = [], []
     for question, vector in zip(questions, embed(questions, batch_size=256), strict=True):
         starts, words = linked(memory, question)
         if starts:
             nearness = retriever.word_nearness(question)
-            gains.append(retriever.beam_search(vector, starts, None, words, nearness)[1])
-    return np.array(gains)
+            chosen = retriever.beam_search(vector, starts, None, words, nearness)
+            if chosen is not None:
+                gains.append(chosen.gain)
+                named.append(chosen.word_fit > 0)
+    return np.array(gains), np.array(named, dtype=bool)
 
 
 HOP_PRIORS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.1)
 LEXICAL_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
 NEAR_WORD_COSINES = (None, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8)
+UNNAMED_PATH_GAINS = (None, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35)
+
+
+def evidence_share(gains: np.ndarray, named: np.ndarray, total: int, unnamed_gain: float | None) -> float:
+    """The share of `total` questions whose path is evidence at the default `min_path_gain` and this
+    `min_unnamed_path_gain` (as `_Path.is_evidence` decides)."""
+    needed = np.full(len(gains), RetrievalConfig().min_path_gain)
+    if unnamed_gain is not None:
+        needed[~named] = np.maximum(needed[~named], unnamed_gain)
+    return float((gains >= needed).sum()) / total if total else 0.0
+
+
+def world_questions(path: Path) -> dict[str, list[str]]:
+    """A world's multi-hop and single-hop questions (every paraphrase and hop)."""
+    records = json.loads(path.read_text(encoding="utf-8"))
+    return {
+        "multi-hop": [q for record in records for q in record["questions"]],
+        "single-hop": [hop["question"] for record in records for hop in record["new_single_hops"]],
+    }
+
+
 Asked = list[tuple[str, str, list[tuple[str, str]]]]
 
 
@@ -171,6 +202,12 @@ def top_dense(memory: Memory, questions: list[str]) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
+    parser.add_argument(
+        "--world",
+        type=Path,
+        help="a development world in MQuAKE's format (not the shipped one): the cost side of "
+        "min_unnamed_path_gain",
+    )
     args = parser.parse_args()
     records = json.loads((args.data_dir / HARD_TRAIN).read_text(encoding="utf-8"))
     multi = [q for record in records for q in record["questions"]]
@@ -179,19 +216,28 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         memory = Memory.open(Path(tmp) / "store")
         memory.load_file(args.data_dir / HARD_TRAIN, format="mquake", with_kg=True)
-        gains = {"multi-hop": path_gains(memory, multi), "single-hop": path_gains(memory, single)}
-        unrelated_gains = path_gains(memory, unrelated)
+        evidence = {"multi-hop": path_gains(memory, multi), "single-hop": path_gains(memory, single)}
+        gains = {kind: kind_gains for kind, (kind_gains, _) in evidence.items()}
+        unrelated_gains, unrelated_named = path_gains(memory, unrelated)
         placeholder = RetrievalConfig(path_start="placeholder")
         placeholder_gains = {
-            "multi-hop": path_gains(memory, multi, placeholder),
-            "single-hop": path_gains(memory, single, placeholder),
+            "multi-hop": path_gains(memory, multi, placeholder)[0],
+            "single-hop": path_gains(memory, single, placeholder)[0],
         }
-        placeholder_unrelated = path_gains(memory, unrelated, placeholder)
+        placeholder_unrelated = path_gains(memory, unrelated, placeholder)[0]
         single_dense, unrelated_dense = top_dense(memory, single), top_dense(memory, unrelated)
         priors = hop_prior_table(memory, records)
         lexical = lexical_weight_table(memory, records)
         near = near_word_table(memory, records)
         memory.close()
+    world: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if args.world is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            memory = Memory.open(Path(tmp) / "store")
+            memory.load_file(args.world, format="mquake", with_kg=True)
+            for kind, questions in world_questions(args.world).items():
+                world[kind] = path_gains(memory, questions)
+            memory.close()
     print("min_path_gain | multi-hop kept | single-hop kept | unrelated prompts with a path")
     for threshold in (0.0, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25):
         kept = [float((g >= threshold).mean()) for g in gains.values()]
@@ -216,6 +262,16 @@ def main() -> None:
     for row in near:
         cosine = "equal words" if row["near_word_cosine"] is None else f"{row['near_word_cosine']:.2f}"
         print(f"{cosine} | {row['multi-hop']:.3f} | {row['single-hop']:.3f}")
+    print(
+        "min_unnamed_path_gain | multi-hop kept | single-hop kept | unrelated prompts with a path"
+        + (" | world multi-hop kept | world single-hop kept" if world else "")
+    )
+    for unnamed_gain in UNNAMED_PATH_GAINS:
+        row = [evidence_share(*evidence[kind], len(gains[kind]), unnamed_gain) for kind in evidence]
+        row.append(evidence_share(unrelated_gains, unrelated_named, len(unrelated), unnamed_gain))
+        row += [evidence_share(*world[kind], len(world[kind][0]), unnamed_gain) for kind in world]
+        label = "none" if unnamed_gain is None else f"{unnamed_gain:.2f}"
+        print(" | ".join([label, *(f"{value:.4f}" for value in row)]))
 
 
 if __name__ == "__main__":

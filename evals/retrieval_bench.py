@@ -70,6 +70,13 @@ VARIANTS = (
         False,
         (("near_word_cosine", None),),
     ),
+    Variant(
+        "beam + evidence gate, paths the question's words do not name need only min_path_gain, "
+        "N unknown (ablation)",
+        "chain",
+        False,
+        (("min_unnamed_path_gain", None),),
+    ),
     Variant("dense + std gate, N given", "dense", True, (("gate", "std"),)),
 )
 

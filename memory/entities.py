@@ -46,12 +46,31 @@ def name_tokens(text: str) -> tuple[str, ...]:
     return tuple(_without_accents_and_punctuation(text).casefold().split())
 
 
+# Lower-case words that join the parts of a personal or place name ("Paul von Jank", "Charles de
+# Gaulle", "Abd al Rahman", "Carrera y Verdugo"): a capitalised word after one still belongs to the name.
+NAME_PARTICLES = frozenset(
+    {
+        "al", "bin", "d", "da", "das", "de", "del", "della", "der", "di", "dos", "du", "el", "ibn",
+        "la", "le", "ter", "van", "von", "y", "zu",
+    }
+)  # fmt: skip
+
+
+def _capitalised(word: str) -> bool:
+    return word[:1].isupper()
+
+
 def _inside_longer_name(cased: list[str], start: int, end: int) -> bool:
     """Whether the mention tokens[start:end] continue a capitalised name the text goes on with ("Paul" in
-    "Paul Jank", "Jerusalem" in "Jerusalem District"): then the text names another entity, one the memory
-    does not hold. The text's first word is capitalised anyway and does not count."""
-    before = start - 1 >= 1 and cased[start - 1][:1].isupper()
-    after = end < len(cased) and cased[end][:1].isupper()
+    "Paul Jank" or "Paul von Jank", "Jerusalem" in "Jerusalem District"): then the text names another
+    entity, one the memory does not hold. The text's first word is capitalised anyway and does not
+    count."""
+    before = start - 1 >= 1 and _capitalised(cased[start - 1])
+    before = before or (
+        start - 2 >= 1 and cased[start - 1] in NAME_PARTICLES and _capitalised(cased[start - 2])
+    )
+    after = end < len(cased) and _capitalised(cased[end])
+    after = after or (end + 1 < len(cased) and cased[end] in NAME_PARTICLES and _capitalised(cased[end + 1]))
     return before or after
 
 

@@ -67,6 +67,14 @@ class RetrievalConfig(YamlSettings):
     # paths of MQuAKE-hard-train single- and multi-hop questions against ZsRE/CounterFact train locality
     # prompts that name an entity of that memory.
     min_path_gain: float = 0.05
+    # A path none of whose relation words the question has (word fit 0, equal or near words: see
+    # `lexical_weight`, `near_word_cosine`) is evidence only with at least this gain: it rests on sentence
+    # similarity alone, as the unrelated prompts that get a path mostly do ("when was the immigration act
+    # passed in canada" and Canada's capital). None: min_path_gain for every path (the ablation). Read
+    # off the training files' unrelated prompts and the development stress world (`python -m
+    # evals.calibrate_gate`); what it did is in results/README.md ("Paths the question's words do not
+    # name").
+    min_unnamed_path_gain: float | None = 0.2
     # Dense evidence: a fact found by vector search counts when its sentence is at least this close to the
     # question. Read off the training files: MQuAKE-hard-train single-hop questions against their facts,
     # ZsRE/CounterFact train locality prompts against the same memory.
@@ -148,6 +156,10 @@ class RetrievalConfig(YamlSettings):
             raise ValueError(
                 f"retrieval near_word_cosine must be in (0, 1] or None, got {self.near_word_cosine}"
             )
+        for name in ("min_path_gain", "min_unnamed_path_gain"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, int | float):
+                raise ValueError(f"retrieval {name} must be a number, got {value!r}")
         if self.path_cache_size < 0:
             raise ValueError(f"retrieval path_cache_size must be 0 or more, got {self.path_cache_size}")
 
@@ -238,6 +250,14 @@ class _Path:
         """What the gate reads: how much the path brings the text closer to the question than the
         start's name alone."""
         return self.similarity - self.base if self.named_gain is None else self.named_gain
+
+    def is_evidence(self, config: RetrievalConfig) -> bool:
+        """Whether the path shows the memory is relevant: its gain clears `min_path_gain`, and
+        `min_unnamed_path_gain` when no question word names its relations."""
+        needed = config.min_path_gain
+        if self.word_fit == 0 and config.min_unnamed_path_gain is not None:
+            needed = max(needed, config.min_unnamed_path_gain)
+        return self.gain >= needed
 
     def fit(self, config: RetrievalConfig) -> float:
         """How well the whole path reads as the question: similarity plus weighted word fit."""
@@ -530,13 +550,13 @@ class ChainRetriever:
         n_hops: int | None,
         words: Counter[str],
         nearness: Callable[[str, str], float] | None,
-    ) -> tuple[list[ScoredFact], float]:
-        """The best whole path from any start, and how much it gained over naming the start alone (the
-        gate reads the similarity gain only: the word fit picks among paths, it is not evidence)."""
+    ) -> _Path | None:
+        """The best whole path from any start (None: no start has facts). Whether it is evidence is
+        `_Path.is_evidence`: the gate reads the similarity gain, and the word fit only as whether the
+        question names the path's relations at all."""
         limit = min(n_hops or self.config.max_hops, self.config.max_hops)
         by_length = self.paths_by_length(question_vector, starts, limit, words, nearness)
-        chosen = self.choose(self.candidates(question_vector, by_length, n_hops), n_hops)
-        return (chosen.facts, chosen.gain) if chosen else ([], 0.0)
+        return self.choose(self.candidates(question_vector, by_length, n_hops), n_hops)
 
     def greedy_walk(self, question_vector: np.ndarray, starts: list[str], limit: int) -> list[ScoredFact]:
         """The ablation: from the first start with a fitting fact, the best relation by cosine per hop."""
@@ -570,13 +590,14 @@ class ChainRetriever:
         names: list[str],
     ) -> list[ScoredFact]:
         """The chosen path; with the beam, only if it brings the text closer to the question than the
-        start's name alone by at least min_path_gain (a named entity with no fitting relation gives none).
+        start's name alone by at least min_path_gain, more when no question word names its relations
+        (`_Path.is_evidence`; a named entity with no fitting relation gives none).
         `names`: how the question names the starts, whose words no relation has to account for."""
         if self.config.walk == "greedy":
             return self.greedy_walk(question_vector, starts, n_hops or self.config.max_hops)
         words = question_terms(question, [*starts, *names])
-        facts, gain = self.beam_search(question_vector, starts, n_hops, words, self.word_nearness(question))
-        return facts if gain >= self.config.min_path_gain else []
+        chosen = self.beam_search(question_vector, starts, n_hops, words, self.word_nearness(question))
+        return chosen.facts if chosen is not None and chosen.is_evidence(self.config) else []
 
     # ------------------------------------------------------------ retrieval
 

@@ -40,6 +40,19 @@ def test_a_name_inside_a_longer_capitalised_name_does_not_link():
     assert [link.entity for link in index.link("Which country is Jerusalem in?")] == ["Jerusalem"]
 
 
+def test_a_name_joined_to_another_by_a_particle_does_not_link():
+    """"von", "de", "van" ... join the parts of one name: "Paul" in "Paul von Jank" is not Paul."""
+    index = EntityIndex()
+    for name in ("Paul", "Beethoven", "Charles de Gaulle"):
+        index.add(name)
+    assert index.link("Paul von Jank died at") == []
+    assert index.link("Where was Ludwig van Beethoven born?") == []
+    # The whole name with its particle is one mention; a lowercase word after the particle ends nothing.
+    assert [link.entity for link in index.link("Where did Charles de Gaulle die?")] == ["Charles de Gaulle"]
+    assert [link.entity for link in index.link("Did Paul de facto rule?")] == ["Paul"]
+    assert [link.entity for link in index.link("Who did Beethoven teach?")] == ["Beethoven"]
+
+
 def test_ascii_and_unicode_names_fold_alike():
     # ASCII names take a shorter path through the folding; it must agree with the full one.
     assert name_tokens("Sao Paulo (SP)") == name_tokens("São Paulo (SP)") == ("sao", "paulo", "sp")

@@ -143,6 +143,8 @@ def test_bad_retrieval_settings_name_the_problem(tmp_path: Path) -> None:
     settings.write_text("beam_width: 2\nthreshold_of_doom: 3\n")
     with pytest.raises(ValueError, match=r"unknown retrieval setting.*threshold_of_doom"):
         RetrievalConfig.from_yaml(settings)
+    with pytest.raises(ValueError, match="min_unnamed_path_gain must be a number"):
+        RetrievalConfig(min_unnamed_path_gain="high")  # type: ignore[arg-type]
     settings.write_text("beam_width: 2\ngate: std\n")
     assert RetrievalConfig.from_yaml(settings) == RetrievalConfig(beam_width=2, gate="std")
 
@@ -400,9 +402,13 @@ def test_the_placeholder_reading_finds_relations_an_unfamiliar_name_drowns(
     stress_world: Memory, question: str, relations: list[str]
 ) -> None:
     """Read with the start's name alone, these paraphrased questions take another path: the name's
-    tokens weigh as much in the description's embedding as the relations do."""
-    assert [f.fact.relation for f in stress_world.retrieve(question).facts] == relations
-    named = ChainRetriever(stress_world.store, stress_world.graph, RetrievalConfig(path_start="name"))
+    tokens weigh as much in the description's embedding as the relations do. (The gate is left out: no
+    word of the first question names its relations, and its path's gain is under
+    `min_unnamed_path_gain`, so by default it goes to the unedited model; results/README.md counts it.)"""
+    ungated = RetrievalConfig(min_unnamed_path_gain=None)
+    both = ChainRetriever(stress_world.store, stress_world.graph, ungated)
+    assert [f.fact.relation for f in both.retrieve(question).facts] == relations
+    named = ChainRetriever(stress_world.store, stress_world.graph, replace(ungated, path_start="name"))
     assert [f.fact.relation for f in named.retrieve(question).facts] != relations
 
 
@@ -431,3 +437,32 @@ def test_near_word_cosine_is_checked() -> None:
         RetrievalConfig(near_word_cosine=1.5)
     with pytest.raises(ValueError, match="near_word_cosine must be in"):
         RetrievalConfig(near_word_cosine=0.0)
+
+
+COUNTRY_FACTS = [
+    ("Norvania", "capital", "Kelbrin", "The capital of Norvania is Kelbrin."),
+    ("Norvania", "official language", "Drusk", "The official language of Norvania is Drusk."),
+    ("Norvania", "continent", "Europe", "Norvania is located in the continent of Europe."),
+    ("Kelbrin", "mayor", "Osa Veld", "The mayor of Kelbrin is Osa Veld."),
+]
+
+
+def test_a_path_no_question_word_names_needs_the_higher_gain(tmp_path: Path) -> None:
+    """A question about something the memory does not hold ("economic growth") still brings the text a
+    little closer to the country's capital than the country's name alone. With no word of the question
+    naming the relation, that small gain is not evidence; a question that names a relation, or
+    paraphrases it with a near word, still gets its fact."""
+    facts = [Fact(s, r, o, sentence=text, kind="background") for s, r, o, text in COUNTRY_FACTS]
+    unrelated = "What are the main sources of economic growth in Norvania?"
+    default = Memory.open(tmp_path / "default")
+    default.add(facts)
+    found = default.retrieve(unrelated)
+    assert found.gated and found.facts == []
+    assert found.evidence["decided_by"] == "a named entity, but no relation of it fits the question"
+    assert default.retrieve("What is the capital of Norvania?").sentences == [COUNTRY_FACTS[0][3]]
+    assert default.retrieve("Which language do people speak in Norvania?").sentences == [COUNTRY_FACTS[1][3]]
+    default.close()
+    ablation = Memory.open(tmp_path / "ablation", config=RetrievalConfig(min_unnamed_path_gain=None))
+    ablation.add(facts)
+    assert ablation.retrieve(unrelated).sentences == [COUNTRY_FACTS[0][3]]
+    ablation.close()
