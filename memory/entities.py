@@ -60,17 +60,48 @@ def _capitalised(word: str) -> bool:
     return word[:1].isupper()
 
 
-def _inside_longer_name(cased: list[str], start: int, end: int) -> bool:
+def _ends_sentence(chunk: str) -> bool:
+    """Whether a white-space separated chunk ends a sentence: "?" or "!", or "." after a word of more than
+    three letters, a lower-case word or a number ("... of Moscow. It is", but not "St. Louis" or "Mr.
+    Smith")."""
+    if chunk.endswith(("?", "!")):
+        return True
+    if not chunk.endswith("."):
+        return False
+    word = chunk.rstrip(".")
+    return len(word) > 3 or word.islower() or word.isdigit()
+
+
+def sentence_starts(text: str) -> frozenset[int]:
+    """The indices (in `cased_tokens(text)`) of the tokens that open a sentence, the first included: a
+    capitalised word there is capitalised anyway ("What is the twin city of Moscow? It is")."""
+    starts, count = {0}, 0
+    for chunk in text.split():
+        count += len(cased_tokens(chunk))
+        if _ends_sentence(chunk):
+            starts.add(count)
+    return frozenset(starts)
+
+
+def _inside_longer_name(cased: list[str], start: int, end: int, opening: frozenset[int]) -> bool:
     """Whether the mention tokens[start:end] continue a capitalised name the text goes on with ("Paul" in
     "Paul Jank" or "Paul von Jank", "Jerusalem" in "Jerusalem District"): then the text names another
-    entity, one the memory does not hold. The text's first word is capitalised anyway and does not
-    count."""
-    before = start - 1 >= 1 and _capitalised(cased[start - 1])
-    before = before or (
-        start - 2 >= 1 and cased[start - 1] in NAME_PARTICLES and _capitalised(cased[start - 2])
+    entity, one the memory does not hold. A word that opens a sentence (`opening`, see
+    `sentence_starts`) is capitalised anyway and does not count, and a name does not go on across the end
+    of a sentence."""
+
+    def name_word(index: int) -> bool:
+        return 0 <= index < len(cased) and index not in opening and _capitalised(cased[index])
+
+    def particle(index: int) -> bool:
+        return 0 <= index < len(cased) and cased[index] in NAME_PARTICLES
+
+    before = start not in opening and (
+        name_word(start - 1) or (particle(start - 1) and start - 1 not in opening and name_word(start - 2))
     )
-    after = end < len(cased) and _capitalised(cased[end])
-    after = after or (end + 1 < len(cased) and cased[end] in NAME_PARTICLES and _capitalised(cased[end + 1]))
+    after = end not in opening and (
+        name_word(end) or (particle(end) and end + 1 not in opening and name_word(end + 1))
+    )
     return before or after
 
 
@@ -146,6 +177,7 @@ class EntityIndex:
         ("Paris" inside "Paris Saint-Germain"), as is one inside a longer capitalised name the memory does
         not hold; an ambiguous mention yields every entity it names."""
         cased = cased_tokens(text)
+        opening = sentence_starts(text)
         tokens = tuple(token.casefold() for token in cased)
         mentions: list[tuple[int, int]] = []
         for start in range(len(tokens)):
@@ -160,7 +192,7 @@ class EntityIndex:
             if any(start < other_end and other_start < end for other_start, other_end in taken):
                 continue
             taken.append((start, end))
-            if _inside_longer_name(cased, start, end):
+            if _inside_longer_name(cased, start, end, opening):
                 continue
             named: dict[str, tuple[str, bool]] = {}
             for entity, surface, by_alias in self._keys[tokens[start:end]]:

@@ -24,6 +24,7 @@ import numpy as np
 
 from memory.entities import EntityIndex, EntityLink
 from memory.facts import Fact
+from memory.lexical import content_terms
 
 
 def rank(versions: Iterable[Fact]) -> list[Fact]:
@@ -68,6 +69,7 @@ class FactGraph:
         self._relation_examples: dict[str, dict[str, Fact]] = {}
         self._relation_sizes: Counter[str] = Counter()
         self.relations_revision = 0
+        self._label_words: tuple[int, frozenset[str]] = (-1, frozenset())
         # Held while the edges are built and by every change, so a server thread reading the graph for
         # the first time and a commit in another never interleave.
         self._lock = threading.RLock()
@@ -234,8 +236,29 @@ class FactGraph:
         return [self.facts[key] for _, _, key in self.graph.out_edges(entity, keys=True)]
 
     def link(self, text: str) -> list[EntityLink]:
-        """Entities of active facts the text names, by name or alias (see `memory.entities`)."""
-        return self.entities.link(text)
+        """Entities of active facts the text names, by name or alias (see `memory.entities`). An alias
+        made only of words of the memory's relation labels ("country" for country music, where "country
+        of citizenship" is a relation) reads as that relation in a question, not as the entity, so it does
+        not link; a name always does."""
+        links = self.entities.link(text)
+        if not any(link.by_alias for link in links):
+            return links
+        label_words = self._relation_label_words()
+        return [
+            link for link in links if not (link.by_alias and set(content_terms(link.surface)) <= label_words)
+        ]
+
+    def _relation_label_words(self) -> frozenset[str]:
+        """The content words (stems) of the active relations' labels, recomputed when they change."""
+        with self._lock:
+            if self._graph is None:
+                self._build_edges()
+            revision, words = self._label_words
+            if revision != self.relations_revision:
+                labels = self._relation_sizes
+                words = frozenset(term for relation in labels for term in content_terms(relation))
+                self._label_words = (self.relations_revision, words)
+            return words
 
     def relation_examples(self) -> tuple[int, dict[str, list[Fact]]]:
         """The revision, and each relation of an active fact with up to `RELATION_EXAMPLES` of its active

@@ -41,7 +41,7 @@ def test_a_name_inside_a_longer_capitalised_name_does_not_link():
 
 
 def test_a_name_joined_to_another_by_a_particle_does_not_link():
-    """"von", "de", "van" ... join the parts of one name: "Paul" in "Paul von Jank" is not Paul."""
+    """ "von", "de", "van" ... join the parts of one name: "Paul" in "Paul von Jank" is not Paul."""
     index = EntityIndex()
     for name in ("Paul", "Beethoven", "Charles de Gaulle"):
         index.add(name)
@@ -147,3 +147,41 @@ def test_relation_examples_follow_the_active_facts() -> None:
     # A bulk-built graph has the same examples as one built fact by fact.
     bulk = FactGraph.from_records((fact, None) for fact in facts)
     assert [f.id for f in bulk.relation_examples()[1]["country"]] == [f.id for f in facts[:limit]]
+
+
+def test_a_name_does_not_go_on_across_the_end_of_a_sentence():
+    index = EntityIndex()
+    for name in ("Moscow", "Louis"):
+        index.add(name)
+    # "It" opens the next sentence: Moscow is still the name the question ends on.
+    assert [link.entity for link in index.link("What is the twin city of Moscow? It is")] == ["Moscow"]
+    # An abbreviation's full stop ends no sentence: "St. Louis" is still a longer name.
+    assert index.link("Where is St. Louis? It is") == []
+    assert index.link("Moscow Tower is") == []
+
+
+def test_an_alias_that_reads_as_a_relation_word_does_not_link(tmp_path):
+    """MQuAKE gives country music the alias "country"; in "Nayak was created in the country of", that
+    word asks for a country, it does not name the genre. The name still links, and so does an alias
+    that is not a relation word."""
+    from memory import Memory
+    from memory.facts import Fact
+
+    memory = Memory.open(tmp_path / "store")
+    memory.add(
+        [
+            Fact("country music", "country of origin", "United Kingdom", kind="background",
+                 sentence="country music was created in the country of United Kingdom.",
+                 subject_aliases=("country", "country and western")),
+            Fact("Ellie Kemper", "country of citizenship", "Croatia", kind="background",
+                 sentence="Ellie Kemper is a citizen of Croatia.", subject_aliases=("Elizabeth Kemper",)),
+        ]
+    )  # fmt: skip
+    assert memory.graph.link("Nayak was created in the country of") == []
+    linked = memory.graph.link("Where was country music created?")
+    assert [(link.entity, link.by_alias) for link in linked] == [("country music", False)]
+    linked = memory.graph.link("Where was country and western created?")
+    assert [(link.entity, link.by_alias) for link in linked] == [("country music", True)]
+    linked = memory.graph.link("Which country is Elizabeth Kemper a citizen of?")
+    assert [(link.entity, link.by_alias) for link in linked] == [("Ellie Kemper", True)]
+    memory.close()
