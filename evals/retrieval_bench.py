@@ -77,6 +77,12 @@ VARIANTS = (
         False,
         (("min_unnamed_path_gain", None),),
     ),
+    Variant(
+        "beam + evidence gate, dense hits count beside a named entity, N unknown (ablation)",
+        "chain",
+        False,
+        (("dense_beside_named_entity", True),),
+    ),
     Variant("dense + std gate, N given", "dense", True, (("gate", "std"),)),
 )
 

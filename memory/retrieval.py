@@ -88,6 +88,12 @@ class RetrievalConfig(YamlSettings):
     # `memory.slots`). No threshold; what it did on the training files and on dev locality is in
     # results/README.md ("Dense hits about another subject").
     drop_other_subject: bool = True
+    # A question that names an entity of the memory is about that entity: when no relation of it fits
+    # the question (no path), a dense hit about another entity only shares the question's wording
+    # ("Russia belongs to the continent of" against "Moscow is located in the continent of Europe."), so
+    # it is not evidence. True: such hits count (the ablation). What each did is in results/README.md
+    # ("Dense hits beside a named entity").
+    dense_beside_named_entity: bool = False
     # When the question names no entity of the memory and no dense hit is close enough, fall back to the
     # paper's spread rule (gate_std, gate_k) on the dense scores.
     spread_fallback: bool = True
@@ -647,11 +653,12 @@ class ChainRetriever:
                 if other_subject:
                     evidence["other_subject"] = [hit.fact.sentence for hit in other_subject]
             # A named entity whose relations all failed the path test is not rescued by a dense hit about
-            # that same entity: the question asks something of it the memory does not hold.
+            # that same entity: the question asks something of it the memory does not hold; nor, unless
+            # `dense_beside_named_entity`, by one about another entity.
             dense_found = [
                 hit
                 for hit in self.dense_evidence(question_vector, candidates)
-                if hit.fact.subject not in starts
+                if hit.fact.subject not in starts and (not starts or config.dense_beside_named_entity)
             ]
             if (
                 not dense_found

@@ -466,3 +466,28 @@ def test_a_path_no_question_word_names_needs_the_higher_gain(tmp_path: Path) -> 
     ablation.add(facts)
     assert ablation.retrieve(unrelated).sentences == [COUNTRY_FACTS[0][3]]
     ablation.close()
+
+
+def test_a_dense_hit_about_another_entity_is_not_evidence_beside_a_named_one(tmp_path: Path) -> None:
+    """The question names Russia, which the memory holds, and none of Russia's relations fits it; the
+    sentence about Moscow's continent is close to the question's wording, but the question is not about
+    Moscow. A question naming nothing of the memory still gets such a hit."""
+    rows = [
+        ("Russia", "official language", "Russian", "The official language of Russia is Russian."),
+        ("Moscow", "continent", "Europe", "Moscow is located in the continent of Europe."),
+    ]
+    facts = [Fact(s, r, o, sentence=text, kind="background") for s, r, o, text in rows]
+    question = "Russia belongs to the continent of"
+    default = Memory.open(tmp_path / "default")
+    default.add(facts)
+    found = default.retrieve(question)
+    assert found.gated and found.facts == []
+    assert found.evidence["decided_by"] == "a named entity, but no relation of it fits the question"
+    described = default.retrieve("The largest Russian city is located in the continent of")
+    assert described.sentences == [rows[1][3]]
+    assert described.evidence["decided_by"] == "dense hits close to the question"
+    default.close()
+    ablation = Memory.open(tmp_path / "ablation", config=RetrievalConfig(dense_beside_named_entity=True))
+    ablation.add(facts)
+    assert ablation.retrieve(question).sentences == [rows[1][3]]
+    ablation.close()
