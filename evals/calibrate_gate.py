@@ -16,8 +16,9 @@ how many relevant questions keep their evidence and how many unrelated prompts w
   exact-chain rate, the beam searched again for each;
 - the gain a path needs when no question word names its relations (`min_unnamed_path_gain`): how many
   unrelated prompts keep such a path, against the relevant questions that keep theirs. MQuAKE's
-  questions nearly always share a word with their relations, so the cost side is read on a development
-  world whose questions paraphrase them (`--world`, e.g. `python -m evals.stress_world --seed 1`).
+  questions nearly always share a word with their relations, so the cost side is also read on the
+  ZsRE/CounterFact train prompts and paraphrases (all their edits in one memory) and on a development
+  world whose questions paraphrase their relations (`--world`, e.g. `python -m evals.stress_world --seed 1`).
 """
 
 from __future__ import annotations
@@ -92,6 +93,26 @@ def evidence_share(gains: np.ndarray, named: np.ndarray, total: int, unnamed_gai
     if unnamed_gain is not None:
         needed[~named] = np.maximum(needed[~named], unnamed_gain)
     return float((gains >= needed).sum()) / total if total else 0.0
+
+
+def portability_paths(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """`path_gains` of the ZsRE and CounterFact train edit prompts and their paraphrases, each file's
+    edits in one memory: one-hop questions that often paraphrase their relation."""
+    from evals.portability import edit_fact
+    from evals.portability_data import load_edit_cases
+
+    gains, named = [], []
+    for name in ("zsre_portability_train.json", "counterfact_portability_train.json"):
+        cases = load_edit_cases(data_dir / "portability" / name, 2)
+        prompts = [probe.prompt for case in cases for probe in case.probes if probe.metric in ("Rel", "Gen")]
+        with tempfile.TemporaryDirectory() as tmp:
+            memory = Memory.open(Path(tmp) / "store")
+            memory.add([edit_fact(case) for case in cases])
+            file_gains, file_named = path_gains(memory, prompts)
+            memory.close()
+        gains.append(file_gains)
+        named.append(file_named)
+    return np.concatenate(gains), np.concatenate(named)
 
 
 def world_questions(path: Path) -> dict[str, list[str]]:
@@ -230,6 +251,7 @@ def main() -> None:
         lexical = lexical_weight_table(memory, records)
         near = near_word_table(memory, records)
         memory.close()
+    portability = portability_paths(args.data_dir)
     world: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if args.world is not None:
         with tempfile.TemporaryDirectory() as tmp:
@@ -264,11 +286,13 @@ def main() -> None:
         print(f"{cosine} | {row['multi-hop']:.3f} | {row['single-hop']:.3f}")
     print(
         "min_unnamed_path_gain | multi-hop kept | single-hop kept | unrelated prompts with a path"
+        + " | ZsRE/CounterFact train prompts and paraphrases kept"
         + (" | world multi-hop kept | world single-hop kept" if world else "")
     )
     for unnamed_gain in UNNAMED_PATH_GAINS:
         row = [evidence_share(*evidence[kind], len(gains[kind]), unnamed_gain) for kind in evidence]
         row.append(evidence_share(unrelated_gains, unrelated_named, len(unrelated), unnamed_gain))
+        row.append(evidence_share(*portability, len(portability[0]), unnamed_gain))
         row += [evidence_share(*world[kind], len(world[kind][0]), unnamed_gain) for kind in world]
         label = "none" if unnamed_gain is None else f"{unnamed_gain:.2f}"
         print(" | ".join([label, *(f"{value:.4f}" for value in row)]))

@@ -50,7 +50,8 @@ def _short(text: str) -> str:
     return short_answer(text)
 
 
-def _fact(case: EditCase) -> Any:
+def edit_fact(case: EditCase) -> Any:
+    """The fact an edit case states, as the memory holds it (retrieval modes, gate calibration)."""
     from memory.facts import Fact
 
     return Fact(case.subject, case.relation, case.target, sentence=case.sentence, kind="edit", source="eval")
@@ -181,10 +182,10 @@ def _memory(cfg: PortabilityConfig, cases: Sequence[EditCase], tmp: Path) -> Any
     if cfg.mode == "sequential":
         with progress_bar("adding edits one by one", total=len(cases)) as advance:
             for case in cases:
-                mem.add([_fact(case)])
+                mem.add([edit_fact(case)])
                 advance(1)
     else:
-        mem.add([_fact(c) for c in cases])
+        mem.add([edit_fact(c) for c in cases])
     return mem
 
 

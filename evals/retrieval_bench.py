@@ -71,11 +71,10 @@ VARIANTS = (
         (("near_word_cosine", None),),
     ),
     Variant(
-        "beam + evidence gate, paths the question's words do not name need only min_path_gain, "
-        "N unknown (ablation)",
+        "beam + evidence gate, paths the question's words do not name need a gain of 0.2, N unknown (option)",
         "chain",
         False,
-        (("min_unnamed_path_gain", None),),
+        (("min_unnamed_path_gain", 0.2),),
     ),
     Variant(
         "beam + evidence gate, dense hits count beside a named entity, N unknown (ablation)",

@@ -402,13 +402,9 @@ def test_the_placeholder_reading_finds_relations_an_unfamiliar_name_drowns(
     stress_world: Memory, question: str, relations: list[str]
 ) -> None:
     """Read with the start's name alone, these paraphrased questions take another path: the name's
-    tokens weigh as much in the description's embedding as the relations do. (The gate is left out: no
-    word of the first question names its relations, and its path's gain is under
-    `min_unnamed_path_gain`, so by default it goes to the unedited model; results/README.md counts it.)"""
-    ungated = RetrievalConfig(min_unnamed_path_gain=None)
-    both = ChainRetriever(stress_world.store, stress_world.graph, ungated)
-    assert [f.fact.relation for f in both.retrieve(question).facts] == relations
-    named = ChainRetriever(stress_world.store, stress_world.graph, replace(ungated, path_start="name"))
+    tokens weigh as much in the description's embedding as the relations do."""
+    assert [f.fact.relation for f in stress_world.retrieve(question).facts] == relations
+    named = ChainRetriever(stress_world.store, stress_world.graph, RetrievalConfig(path_start="name"))
     assert [f.fact.relation for f in named.retrieve(question).facts] != relations
 
 
@@ -447,25 +443,32 @@ COUNTRY_FACTS = [
 ]
 
 
-def test_a_path_no_question_word_names_needs_the_higher_gain(tmp_path: Path) -> None:
+def test_min_unnamed_path_gain_gates_paths_no_question_word_names(tmp_path: Path) -> None:
     """A question about something the memory does not hold ("economic growth") still brings the text a
-    little closer to the country's capital than the country's name alone. With no word of the question
-    naming the relation, that small gain is not evidence; a question that names a relation, or
-    paraphrases it with a near word, still gets its fact."""
+    little closer to the country's capital than the country's name alone. With `min_unnamed_path_gain`
+    set, that small gain is not evidence when no word of the question names the relation; a question that
+    names a relation, or paraphrases it with a near word, still gets its fact. The option is off by
+    default because a one-hop paraphrase with no shared word ("launched" for "inception") then loses its
+    edit the same way."""
     facts = [Fact(s, r, o, sentence=text, kind="background") for s, r, o, text in COUNTRY_FACTS]
+    edit = Fact("IAAF Combined Events Challenge", "When was the inception of", "2006",
+                sentence="When was the inception of IAAF Combined Events Challenge? 2006.")  # fmt: skip
     unrelated = "What are the main sources of economic growth in Norvania?"
-    default = Memory.open(tmp_path / "default")
-    default.add(facts)
-    found = default.retrieve(unrelated)
+    paraphrase = "When was the IAAF Combined Events Challenge launched?"
+    strict = Memory.open(tmp_path / "strict", config=RetrievalConfig(min_unnamed_path_gain=0.2))
+    strict.add([*facts, edit])
+    found = strict.retrieve(unrelated)
     assert found.gated and found.facts == []
     assert found.evidence["decided_by"] == "a named entity, but no relation of it fits the question"
-    assert default.retrieve("What is the capital of Norvania?").sentences == [COUNTRY_FACTS[0][3]]
-    assert default.retrieve("Which language do people speak in Norvania?").sentences == [COUNTRY_FACTS[1][3]]
+    assert strict.retrieve("What is the capital of Norvania?").sentences == [COUNTRY_FACTS[0][3]]
+    assert strict.retrieve("Which language do people speak in Norvania?").sentences == [COUNTRY_FACTS[1][3]]
+    assert strict.retrieve(paraphrase).gated
+    strict.close()
+    default = Memory.open(tmp_path / "default")
+    default.add([*facts, edit])
+    assert default.retrieve(unrelated).sentences == [COUNTRY_FACTS[0][3]]
+    assert default.retrieve(paraphrase).sentences == [edit.sentence]
     default.close()
-    ablation = Memory.open(tmp_path / "ablation", config=RetrievalConfig(min_unnamed_path_gain=None))
-    ablation.add(facts)
-    assert ablation.retrieve(unrelated).sentences == [COUNTRY_FACTS[0][3]]
-    ablation.close()
 
 
 def test_a_dense_hit_about_another_entity_is_not_evidence_beside_a_named_one(tmp_path: Path) -> None:
