@@ -52,12 +52,15 @@ def unrelated_prompts(data_dir: Path) -> list[str]:
     return prompts
 
 
-def linked(memory: Memory, question: str) -> tuple[list[str], Counter[str]]:
-    """The question's start entities and the content words a path has to account for, as retrieval
-    computes them (the linked names' words left out)."""
+def linked(memory: Memory, question: str) -> tuple[list[str], Counter[str], dict[str, str]]:
+    """The question's start entities, the content words a path has to account for (the linked names'
+    words left out) and the words it names each start by, as retrieval computes them."""
     links = memory.graph.start_links(question)
     starts = [link.entity for link in links]
-    return starts, question_terms(question, [*starts, *(link.surface for link in links)])
+    named: dict[str, str] = {}
+    for link in links:
+        named.setdefault(link.entity, link.surface)
+    return starts, question_terms(question, [*starts, *(link.surface for link in links)]), named
 
 
 def path_gains(
@@ -70,10 +73,11 @@ def path_gains(
     retriever = ChainRetriever(memory.store, memory.graph, config)
     gains, named = [], []
     for question, vector in zip(questions, embed(questions, batch_size=256), strict=True):
-        starts, words = linked(memory, question)
+        starts, words, named = linked(memory, question)
         if starts:
             nearness = retriever.word_nearness(question)
-            chosen = retriever.beam_search(vector, starts, None, words, nearness)
+            order = retriever.mention_order(question, named)
+            chosen = retriever.beam_search(vector, starts, None, words, nearness, order)
             if chosen is not None:
                 gains.append(chosen.gain)
                 named.append(chosen.word_fit > 0)
@@ -139,7 +143,8 @@ def asked_questions(records: list[dict]) -> Asked:
     return asked
 
 
-Beam = tuple[str, list, np.ndarray, dict]  # (kind, chain, question vector, paths by length)
+# (kind, chain, question vector, paths by length, question, the words naming each start)
+Beam = tuple[str, list, np.ndarray, dict, str, dict]
 
 
 def _beams(memory: Memory, asked: Asked, vectors: np.ndarray, config: RetrievalConfig) -> list[Beam]:
@@ -147,7 +152,7 @@ def _beams(memory: Memory, asked: Asked, vectors: np.ndarray, config: RetrievalC
     retriever = ChainRetriever(memory.store, memory.graph, config)
     beams = []
     for (kind, question, chain), vector in zip(asked, vectors, strict=True):
-        starts, words = linked(memory, question)
+        starts, words, named = linked(memory, question)
         paths = (
             retriever.paths_by_length(
                 vector, starts, config.max_hops, words, retriever.word_nearness(question)
@@ -155,7 +160,7 @@ def _beams(memory: Memory, asked: Asked, vectors: np.ndarray, config: RetrievalC
             if starts
             else {}
         )
-        beams.append((kind, chain, vector, paths))
+        beams.append((kind, chain, vector, paths, question, named))
     return beams
 
 
@@ -168,8 +173,9 @@ def _exact_rates(memory: Memory, beams: list[Beam], config: RetrievalConfig) -> 
     picks to read again with the start's name), as retrieval makes it."""
     chooser = ChainRetriever(memory.store, memory.graph, config)
     exact: dict[str, list[bool]] = {"multi-hop": [], "single-hop": []}
-    for kind, chain, vector, by_length in beams:
-        chosen = chooser.choose(chooser.candidates(vector, by_length, None), None)
+    for kind, chain, vector, by_length, question, named in beams:
+        order = chooser.mention_order(question, named)
+        chosen = chooser.choose(chooser.candidates(vector, by_length, None), None, order)
         got = [(f.fact.subject, f.fact.object) for f in chosen.facts] if chosen else []
         exact[kind].append(got == chain)
     return {kind: float(np.mean(flags)) for kind, flags in exact.items()}

@@ -82,6 +82,12 @@ VARIANTS = (
         False,
         (("dense_beside_named_entity", True),),
     ),
+    Variant(
+        "beam + evidence gate, relation order not read, N unknown (ablation)",
+        "chain",
+        False,
+        (("relation_order", False),),
+    ),
     Variant("dense + std gate, N given", "dense", True, (("gate", "std"),)),
 )
 

@@ -21,13 +21,18 @@ executive), and exact words miss those. With a `nearness` (`RetrievalConfig.near
 question word that no path word equals may match the path word nearest to it, worth their similarity:
 each question word matches one path word only, its nearest, so a hop whose label and phrasing are
 synonyms ("spouse", "married") still answers one "married" of the question, not two.
+
+Counting words cannot see their order either: "the person who founded the company that employs X" and
+"the company that employs the person who founded X" have the same words. `relation_order` reads the
+order in which the question mentions a path's relations, outward from the start's name, for path search
+to choose between paths that take the same relations in another order.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 FUNCTION_WORDS = frozenset(
     {
@@ -183,3 +188,36 @@ def word_fit(
         return 0.0
     precision, recall = matched / total(path), matched / total(question)
     return 2 * precision * recall / (precision + recall)
+
+
+def relation_order(question: str, name: str, hops: Sequence[frozenset[str]]) -> int:
+    """How far the order of a path's hops agrees with the order the question mentions them in.
+
+    English nests relations outward from the entity they start at, before its name ("the capital of the
+    country of X": country, then capital; "the person who founded the company that employs X": employer,
+    then founder) and after it ("X's manufacturer's boss": manufacturer, then boss; "... that employs X
+    married to?": the spouse last). So the question is read from the name outward: its words before the
+    name nearest first, then its words after it in order. Each hop is placed at its word read first
+    (equal words, `hop_terms`). Every pair of placed hops counts +1 when the path has them in that order
+    and -1 when it has them the other way round; 0 when the question does not hold the name."""
+    words = _WORD.findall(question.lower())
+    named = _WORD.findall(name.lower())
+    start = next(
+        (i for i in range(len(words) - len(named) + 1) if named and words[i : i + len(named)] == named), None
+    )
+    if start is None:
+        return 0
+    end = start + len(named)
+    # Reading rank: before the name, nearest first; after it, in order, after all the words before.
+    ranked = [(start - index, words[index]) for index in range(start)]
+    ranked += [(start + index - end + 1, words[index]) for index in range(end, len(words))]
+    placed = []
+    for terms in hops:
+        ranks = [rank for rank, word in ranked if word not in FUNCTION_WORDS and stem(word) in terms]
+        placed.append(min(ranks) if ranks else None)
+    agreement = 0
+    for first, rank in enumerate(placed):
+        for later in placed[first + 1 :]:
+            if rank is not None and later is not None and rank != later:
+                agreement += 1 if rank < later else -1
+    return agreement

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
@@ -30,12 +30,14 @@ from typing import Any, ClassVar, Literal, Protocol
 import numpy as np
 
 from memory.embedder import embed
+from memory.entities import EntityLink
 from memory.facts import Fact, Retrieval, ScoredFact
 from memory.graph import FactGraph
 from memory.lexical import (
     content_terms,
     hop_terms,
     question_terms,
+    relation_order,
     relation_word_weights,
     surface_words,
     word_fit,
@@ -120,6 +122,12 @@ class RetrievalConfig(YamlSettings):
     # that cosine (`memory.lexical.word_fit`); None: equal words only (the ablation). What each did is in
     # results/README.md ("Near words in the word fit").
     near_word_cosine: float | None = 0.65
+    # Among candidate paths from one start that take the same relations in another order, choose the one
+    # whose order the question mentions, read outward from the start's name (`memory.lexical.
+    # relation_order`): "the person who founded the company that employs X" is employer, then founder.
+    # Whole-path embeddings barely see order, and the word fit not at all. False: the ablation. What each
+    # did is in results/README.md ("Relation order").
+    relation_order: bool = True
     scorer: str | None = None  # relation scorer folder; None: the shipped one
     # Path descriptions depend only on the start and the relations, so the paraphrases of one question,
     # and questions about the same entities, share them. This many are kept (least recently used dropped
@@ -364,6 +372,22 @@ class ChainRetriever:
 
         return nearness
 
+    def mention_order(self, question: str, named: Mapping[str, str]) -> Callable[[_Path], int] | None:
+        """How far a path's relation order agrees with the question's (`RetrievalConfig.relation_order`,
+        `memory.lexical.relation_order`), read from where the question names the path's start (`named`:
+        entity -> the words the question names it by); 0 for a start the question does not name. None
+        when the setting is off."""
+        if not self.config.relation_order:
+            return None
+
+        def order(path: _Path) -> int:
+            name = named.get(path.start)
+            if not name:
+                return 0
+            return relation_order(question, name, [self._terms(scored.fact) for scored in path.facts])
+
+        return order
+
     def word_weights(self) -> dict[str, float]:
         """The word fit's weights (`RetrievalConfig.word_weights`; see `_relation_words`)."""
         return {} if self.config.word_weights == "equal" else self._relation_words()[0]
@@ -543,11 +567,30 @@ class ChainRetriever:
             return lambda path: path.rank(config)
         return lambda path: path.fit(config) + config.hop_prior * len(path.facts)
 
-    def choose(self, candidates: list[_Path], n_hops: int | None) -> _Path | None:
+    def choose(
+        self, candidates: list[_Path], n_hops: int | None, order: Callable[[_Path], int] | None
+    ) -> _Path | None:
         """With the hop count known, the best of the candidates (all of that length), an edit breaking
         near ties; unknown, the best-fitting path, plus `hop_prior` per hop, over every length: a path
-        stops where no relation brings it closer to the question."""
-        return max(candidates, key=self._choice_key(n_hops)) if candidates else None
+        stops where no relation brings it closer to the question. Then, with an `order`
+        (`mention_order`), the candidates from the same start with the same relations in another order
+        compete on it first, and on the same key when it ties. `order` has no default, so no caller
+        chooses differently from retrieval."""
+        if not candidates:
+            return None
+        key = self._choice_key(n_hops)
+        best = max(candidates, key=key)
+        if order is None:
+            return best
+        relations = Counter(scored.fact.relation for scored in best.facts)
+        same = [
+            path
+            for path in candidates
+            if path.start == best.start
+            and len(path.facts) == len(best.facts)
+            and Counter(scored.fact.relation for scored in path.facts) == relations
+        ]
+        return max(same, key=lambda path: (order(path), key(path))) if len(same) > 1 else best
 
     def beam_search(
         self,
@@ -556,13 +599,14 @@ class ChainRetriever:
         n_hops: int | None,
         words: Counter[str],
         nearness: Callable[[str, str], float] | None,
+        order: Callable[[_Path], int] | None,
     ) -> _Path | None:
         """The best whole path from any start (None: no start has facts). Whether it is evidence is
         `_Path.is_evidence`: the gate reads the similarity gain, and the word fit only as whether the
         question names the path's relations at all."""
         limit = min(n_hops or self.config.max_hops, self.config.max_hops)
         by_length = self.paths_by_length(question_vector, starts, limit, words, nearness)
-        return self.choose(self.candidates(question_vector, by_length, n_hops), n_hops)
+        return self.choose(self.candidates(question_vector, by_length, n_hops), n_hops, order)
 
     def greedy_walk(self, question_vector: np.ndarray, starts: list[str], limit: int) -> list[ScoredFact]:
         """The ablation: from the first start with a fitting fact, the best relation by cosine per hop."""
@@ -593,17 +637,22 @@ class ChainRetriever:
         question_vector: np.ndarray,
         starts: list[str],
         n_hops: int | None,
-        names: list[str],
+        links: list[EntityLink],
     ) -> list[ScoredFact]:
         """The chosen path; with the beam, only if it brings the text closer to the question than the
         start's name alone by at least min_path_gain (more, with `min_unnamed_path_gain` set, when no
         question word names its relations: `_Path.is_evidence`; a named entity with no fitting relation
         gives none).
-        `names`: how the question names the starts, whose words no relation has to account for."""
+        `links`: the entities the question names and the words it names them by, which no relation has to
+        account for and from which the relations' order is read."""
         if self.config.walk == "greedy":
             return self.greedy_walk(question_vector, starts, n_hops or self.config.max_hops)
-        words = question_terms(question, [*starts, *names])
-        chosen = self.beam_search(question_vector, starts, n_hops, words, self.word_nearness(question))
+        words = question_terms(question, [*starts, *(link.surface for link in links)])
+        named: dict[str, str] = {}
+        for link in links:
+            named.setdefault(link.entity, link.surface)
+        order = self.mention_order(question, named)
+        chosen = self.beam_search(question_vector, starts, n_hops, words, self.word_nearness(question), order)
         return chosen.facts if chosen is not None and chosen.is_evidence(self.config) else []
 
     # ------------------------------------------------------------ retrieval
@@ -628,8 +677,7 @@ class ChainRetriever:
         config = self.config
         links = self.graph.start_links(question)
         starts = [link.entity for link in links]
-        names = [link.surface for link in links]
-        path = self._path(question, question_vector, starts, n_hops, names) if starts else []
+        path = self._path(question, question_vector, starts, n_hops, links) if starts else []
         # With the evidence gate, a path from a named entity decides alone and brings its own facts, so
         # the vector search over the whole memory runs only when it can change the outcome: no such
         # path, another gate (the std gate reads the dense scores) or the greedy ablation (whose
@@ -676,10 +724,10 @@ class ChainRetriever:
                 evidence["spread"] = True
             if dense_found:
                 # A described entity: follow the graph from the best dense hit's subject.
-                path = self._path(question, question_vector, [dense_found[0].fact.subject], n_hops, names)
+                path = self._path(question, question_vector, [dense_found[0].fact.subject], n_hops, links)
         elif not path and hits:
             # Greedy ablation: the old fallback start, the top dense hit's subject.
-            path = self._path(question, question_vector, [hits[0].fact.subject], n_hops, names)
+            path = self._path(question, question_vector, [hits[0].fact.subject], n_hops, links)
         facts = list(path)
         if not facts:
             facts = dense_found or (hits[: config.dense_k] if config.gate != "evidence" else [])

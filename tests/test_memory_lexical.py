@@ -6,7 +6,15 @@ from collections import Counter
 
 import pytest
 
-from memory.lexical import content_terms, hop_terms, question_terms, relation_word_weights, stem, word_fit
+from memory.lexical import (
+    content_terms,
+    hop_terms,
+    question_terms,
+    relation_order,
+    relation_word_weights,
+    stem,
+    word_fit,
+)
 
 
 def test_inflections_of_one_word_meet() -> None:
@@ -106,3 +114,31 @@ def test_a_near_word_does_not_let_one_hop_answer_a_word_asked_twice() -> None:
     matched = 0.7
     expected = 2 * (matched / 1) * (matched / 2) / (matched / 1 + matched / 2)
     assert word_fit(rivers, Counter({"riv": 1}), nearness=to_river) == pytest.approx(expected)
+
+
+SPOUSE = hop_terms("spouse", "is married to")
+EMPLOYER = hop_terms("employer", "is employed by")
+FOUNDER = hop_terms("founder", "was founded by")
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # before the name, nearest first; after it, last
+        "Who is the person who founded the company that employs Orla Vent married to?",
+        "Who is the person married to the person who founded the company that employs Orla Vent?",
+        # after the name, in order
+        "Who is Orla Vent's employer's founder's spouse?",
+    ],
+)
+def test_relation_order_reads_outward_from_the_start(question: str) -> None:
+    right = relation_order(question, "Orla Vent", [EMPLOYER, FOUNDER, SPOUSE])
+    assert right == 3  # every pair of hops in the question's order
+    assert relation_order(question, "Orla Vent", [SPOUSE, EMPLOYER, FOUNDER]) < right
+    assert relation_order(question, "Orla Vent", [FOUNDER, EMPLOYER, SPOUSE]) < right
+
+
+def test_relation_order_without_the_name_or_the_words_is_neutral() -> None:
+    question = "Who is the person who founded the company that employs Orla Vent?"
+    assert relation_order(question, "Ilse Marn", [EMPLOYER, FOUNDER]) == 0
+    assert relation_order(question, "Orla Vent", [SPOUSE, hop_terms("birthplace", "was born in")]) == 0

@@ -494,3 +494,40 @@ def test_a_dense_hit_about_another_entity_is_not_evidence_beside_a_named_one(tmp
     ablation.add(facts)
     assert ablation.retrieve(question).sentences == [rows[1][3]]
     ablation.close()
+
+
+@pytest.fixture(scope="module")
+def invented_world(tmp_path_factory: pytest.TempPathFactory) -> Memory:
+    """The shipped invented world (`evals/data/invented_world.json`), all its edits and its graph."""
+    memory = Memory.open(tmp_path_factory.mktemp("invented") / "store")
+    world = Path(__file__).parents[1] / "evals" / "data" / "invented_world.json"
+    memory.load_file(world, format="mquake", with_kg=True)
+    return memory
+
+
+@pytest.mark.parametrize(
+    ("question", "relations"),
+    [
+        (
+            "Who is the person who founded the company that employs Shaendnios Maexli married to?",
+            ["employer", "founder", "spouse"],
+        ),
+        (
+            "In which city was the mayor of the city that hosts the head office of the company that employs "
+            "Zoxgiox Shulnaelkioth born?",
+            ["employer", "headquarters city", "mayor", "birthplace"],
+        ),
+    ],
+)
+def test_the_question_order_picks_between_paths_with_the_same_relations(
+    invented_world: Memory, question: str, relations: list[str]
+) -> None:
+    """Both questions read as well along their relations in another order (the spouse first, or the
+    birthplace first): the words are the same and the whole-path embedding barely sees order. The order
+    in which the question mentions them, read outward from the name, decides."""
+    assert [f.fact.relation for f in invented_world.retrieve(question).facts] == relations
+    unordered = ChainRetriever(
+        invented_world.store, invented_world.graph, RetrievalConfig(relation_order=False)
+    )
+    found = [f.fact.relation for f in unordered.retrieve(question).facts]
+    assert found != relations and sorted(found) == sorted(relations)
