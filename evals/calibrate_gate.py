@@ -71,7 +71,7 @@ def path_gains(
     the question's words name its relations (word fit above 0)."""
     config = (config or RetrievalConfig()).with_overrides(min_path_gain=-10.0)
     retriever = ChainRetriever(memory.store, memory.graph, config)
-    gains, named = [], []
+    gains, word_named = [], []
     for question, vector in zip(questions, embed(questions, batch_size=256), strict=True):
         starts, words, named = linked(memory, question)
         if starts:
@@ -80,8 +80,8 @@ def path_gains(
             chosen = retriever.beam_search(vector, starts, None, words, nearness, order)
             if chosen is not None:
                 gains.append(chosen.gain)
-                named.append(chosen.word_fit > 0)
-    return np.array(gains), np.array(named, dtype=bool)
+                word_named.append(chosen.word_fit > 0)
+    return np.array(gains), np.array(word_named, dtype=bool)
 
 
 HOP_PRIORS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.1)

@@ -701,14 +701,17 @@ class ChainRetriever:
                 candidates = [hit for hit, other in zip(candidates, about_other, strict=True) if not other]
                 if other_subject:
                     evidence["other_subject"] = [hit.fact.sentence for hit in other_subject]
-            # A named entity whose relations all failed the path test is not rescued by a dense hit about
-            # that same entity: the question asks something of it the memory does not hold; nor, unless
-            # `dense_beside_named_entity`, by one about another entity.
-            dense_found = [
-                hit
-                for hit in self.dense_evidence(question_vector, candidates)
-                if hit.fact.subject not in starts and (not starts or config.dense_beside_named_entity)
-            ]
+            # A named entity whose relations all failed the path test is not rescued by a dense hit: not
+            # by one about that same entity (the question asks something of it the memory does not hold),
+            # nor, unless `dense_beside_named_entity`, by one about another entity.
+            if starts and not config.dense_beside_named_entity:
+                dense_found = []
+            else:
+                dense_found = [
+                    hit
+                    for hit in self.dense_evidence(question_vector, candidates)
+                    if hit.fact.subject not in starts
+                ]
             if (
                 not dense_found
                 and not starts
